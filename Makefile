@@ -1,0 +1,57 @@
+# dlphys: `make lab` (set up + JupyterLab), `make test` (set up + all tests), `make run` (execute all solutions).
+# Every target creates .venv on first use and is safe to repeat.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.dlphys-installed
+JOBS   ?= 2
+SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
+
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: install lab run test notebooks check-notebooks data bench clean
+
+install: $(STAMP)
+
+# Exact versions from requirements.lock (what CI tests); the package itself in editable mode.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+
+# Full mode unless DLPHYS_FAST=1 is set: executed copies and HTML in build/.
+run: install
+	@mkdir -p build
+	@for nb in $(SOLUTIONS); do \
+	  echo "== $$nb"; start=$$(date +%s); \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
+	    --output-dir build "$$nb" --log-level=WARN || exit 1; \
+	  $(VENV)/bin/jupyter nbconvert --to html --output-dir build "build/$$(basename $$nb)" --log-level=WARN || exit 1; \
+	  echo "   $$(( $$(date +%s) - start )) s"; \
+	done
+
+test: install
+	DLPHYS_FAST=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env \
+	  --durations=15 tests solutions
+
+notebooks: install
+	$(PY) -m dlphys.notebooks solutions notebooks
+
+check-notebooks: install
+	$(PY) -m dlphys.notebooks --check solutions notebooks
+
+data: install
+	$(PY) -m dlphys.datasets generate all
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
