@@ -1,0 +1,1 @@
+"""Classical (non-ML) reconstruction baselines that the networks are compared with."""

@@ -1,0 +1,190 @@
+"""Tests of the toy air-shower footprint simulator (dlphys.datasets.airshower)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dlphys.datasets import _cache
+from dlphys.datasets import airshower as A
+
+
+@pytest.fixture(scope="module")
+def events():
+    return A.simulate(4000, seed=11)
+
+
+def _zenith(ev):
+    return A.zenith_of(ev["axis"])
+
+
+def test_station_positions_are_a_9x9_triangular_grid_with_1500_m_spacing():
+    pos = A.station_positions()
+    assert pos.shape == (9, 9, 2)
+    assert np.allclose(pos[4, 4], 0.0)
+    flat = pos.reshape(-1, 2)
+    dist = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    # every station's nearest neighbour is exactly one spacing away (floating point only)
+    assert np.allclose(dist.min(axis=1), 1500.0, atol=1e-6)
+    # an inner station of a triangular grid has exactly six neighbours at 1500 m
+    assert np.sum(np.isclose(dist[4 * 9 + 4], 1500.0)) == 6
+
+
+def test_simulate_returns_documented_keys_shapes_and_ranges(events):
+    n = 4000
+    assert events["time"].shape == events["signal"].shape == events["triggered"].shape == (n, 9, 9)
+    assert events["axis"].shape == (n, 3) and events["core"].shape == (n, 2)
+    assert events["logE"].shape == events["s1000"].shape == (n,)
+    assert events["triggered"].dtype == bool
+    assert events["logE"].min() >= 18.5 and events["logE"].max() <= 20.0
+    # the central-hexagon cores stay within one spacing of the middle station
+    assert np.linalg.norm(events["core"], axis=1).max() <= 1500.0 + 1e-9
+
+
+def test_axes_are_unit_vectors_pointing_to_the_sky(events):
+    norm = np.linalg.norm(events["axis"], axis=1)
+    assert np.allclose(norm, 1.0, atol=1e-12)  # constructed from sin/cos: rounding only
+    assert np.all(events["axis"][:, 2] > 0)
+
+
+def test_zenith_is_at_most_60_deg_and_sin2_zenith_is_uniform(events):
+    zenith = _zenith(events)
+    assert np.degrees(zenith.max()) <= 60.0 + 1e-9
+    u = np.sin(zenith) ** 2 / np.sin(np.radians(60.0)) ** 2
+    # KS test against U(0, 1); a correct sampler fails at p < 1e-3 only once in 1000 seeds
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    # and it is not the isotropic-in-solid-angle law (uniform cos θ), which the KS test rejects
+    cos_u = (1 - np.cos(zenith)) / (1 - np.cos(np.radians(60.0)))
+    assert stats.kstest(cos_u, "uniform").pvalue < 1e-6
+
+
+def test_cores_are_uniform_over_the_central_hexagon(events):
+    core = events["core"]
+    # the hexagon with corners at the six neighbours: |projection on each edge normal| <= 1500 cos 30°
+    normals = np.array([[np.cos(a), np.sin(a)] for a in np.radians([30, 90, 150])])
+    assert np.all(np.abs(core @ normals.T) <= 1500.0 * np.cos(np.radians(30)) + 1e-9)
+    # uniform density: the fraction within 750 m is the area ratio (π/4) / (3√3/2) = 0.3023;
+    # the binomial 1σ for n = 4000 is 0.0073, so allow 4σ = 0.03
+    inside = np.mean(np.linalg.norm(core, axis=1) < 750.0)
+    assert abs(inside - (np.pi / 4) / (3 * np.sqrt(3) / 2)) < 0.03
+
+
+def test_number_of_triggered_stations_grows_with_energy(events):
+    n_trig = events["triggered"].sum(axis=(1, 2))
+    low = n_trig[events["logE"] < 18.8].mean()
+    high = n_trig[events["logE"] > 19.7].mean()
+    # S1000 grows 10^1.2-fold, so the footprint above 3 VEM widens: expect far more than +50 %
+    assert high > 1.5 * low
+    assert low >= 3  # Auger-like arrays are fully efficient (>= 3 stations) above 10^18.5 eV
+
+
+def test_mean_signal_falls_with_core_distance(events):
+    r = A.shower_plane_distance(A.station_positions()[None], events["core"][:, None, None],
+                                events["axis"][:, None, None])
+    edges = np.array([300.0, 700.0, 1200.0, 1800.0, 2500.0, 3500.0])
+    means = [events["signal"][(r >= lo) & (r < hi)].mean() for lo, hi in zip(edges[:-1], edges[1:])]
+    # the LDF falls by a factor > 3 between consecutive bins; strictly decreasing means no sign error
+    assert np.all(np.diff(means) < 0), means
+
+
+def test_s1000_scales_linearly_with_energy(events):
+    # remove the zenith attenuation, then fit log S38 vs log E: slope 1/B = 0.97 (Auger's B = 1.031)
+    s38 = events["s1000"] / A.cic(_zenith(events))
+    slope = np.polyfit(events["logE"], np.log10(s38), 1)[0]
+    # the 10 % log-normal scatter over 1.5 decades and 4000 events gives a slope error of ~0.002
+    assert abs(slope - 1.0) < 0.1
+    assert abs(slope - 1.0 / A.ENERGY_B) < 0.01
+
+
+def test_silent_stations_have_zero_signal_and_time_and_triggered_ones_reach_threshold(events):
+    trig = events["triggered"]
+    assert np.all(events["signal"][~trig] == 0) and np.all(events["time"][~trig] == 0)
+    assert np.all(events["signal"][trig] >= 3.0)
+
+
+def test_arrival_times_follow_the_plane_front(events):
+    pos = A.station_positions()
+    d = pos[None] - events["core"][:, None, None]
+    plane = -(d[..., 0] * events["axis"][:, None, None, 0] + d[..., 1] * events["axis"][:, None, None, 1]) / A.C
+    trig = events["triggered"]
+    residual = events["time"][trig] - plane[trig]
+    # the residual is the curvature delay r²/(2Rc) >= 0 (6 µs at 6 km) plus a jitter of < 1 µs;
+    # a sign or unit error in the plane term would give residuals of ~10 µs and a bad correlation
+    assert np.median(residual) > 0
+    assert np.quantile(np.abs(residual), 0.99) < 8e-6
+    assert np.corrcoef(events["time"][trig], plane[trig])[0, 1] > 0.95
+
+
+def test_signal_fluctuations_are_poisson_like(events):
+    # With the true geometry and S1000 the mean signal μ of every station is known; the compound
+    # Poisson-Gamma sampling must give Var = 1.1225 μ (σ_S = 1.06 √μ). Stations with μ > 30 VEM
+    # are never cut by the 3 VEM threshold.
+    r = A.shower_plane_distance(A.station_positions()[None], events["core"][:, None, None],
+                                events["axis"][:, None, None])
+    mu = A.ldf(r, events["s1000"][:, None, None], A.ldf_beta(_zenith(events))[:, None, None])
+    sel = mu > 30
+    pull = (events["signal"][sel] - mu[sel]) / np.sqrt(A.SIGNAL_VARIANCE_FACTOR * mu[sel])
+    assert sel.sum() > 5000
+    # ~10^4 pulls: the standard error of the std is < 1 %, of the mean < 0.01; allow 3 % and 0.03
+    assert abs(pull.std() - 1) < 0.03
+    assert abs(pull.mean()) < 0.03
+    assert abs(np.sqrt(A.SIGNAL_VARIANCE_FACTOR) - 1.06) < 0.005  # the documented 1.06 √S
+
+
+def test_same_seed_gives_same_events_and_other_seed_differs():
+    a, b, c = A.simulate(300, seed=5), A.simulate(300, seed=5), A.simulate(300, seed=6)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["signal"], c["signal"])
+
+
+def test_more_than_one_chunk_concatenates_correctly():
+    ev = A.simulate(A._CHUNK + 5, seed=1)
+    assert ev["signal"].shape == (A._CHUNK + 5, 9, 9)
+    # the second chunk is a fresh stream, not a copy of the first
+    assert not np.array_equal(ev["logE"][:5], ev["logE"][A._CHUNK:])
+
+
+def test_load_caches_and_rebuilds_a_corrupt_file(data_dir):
+    first = A.load(fast=True)
+    assert first["signal"].shape == (A.N_FAST, 9, 9)
+    files = list((data_dir / "airshower").glob("*.npz"))
+    assert len(files) == 1
+    np.testing.assert_array_equal(A.load(fast=True)["time"], first["time"])
+    files[0].write_bytes(files[0].read_bytes()[:1000])  # truncate
+    with pytest.warns(_cache.CorruptCacheWarning):
+        again = A.load(fast=True)
+    np.testing.assert_array_equal(again["signal"], first["signal"])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n": 0}, {"n": -3}, {"n": 2.5}, {"n": 10, "max_zenith_deg": 80.0}, {"n": 10, "log_energy_range": (20, 19)},
+     {"n": 10, "threshold": 0.0}, {"n": 10, "core_radius": -1.0}, {"n": 10, "s1000_fluctuation": 2.0}],
+)
+def test_bad_arguments_raise_value_error(kwargs):
+    with pytest.raises(ValueError):
+        A.simulate(**kwargs)
+
+
+def test_plot_footprint_draws_every_station_in_km():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dlphys.plotting import plot_footprint
+
+    ev = A.simulate(1, seed=3)
+    ax = plot_footprint(ev["signal"][0], ev["time"][0], core=ev["core"][0], axis=ev["axis"][0])
+    silent, hit = ax.collections[:2]
+    # one marker per station, triggered ones coloured, positions in km
+    assert len(silent.get_offsets()) + len(hit.get_offsets()) == 81
+    assert len(hit.get_offsets()) == ev["triggered"][0].sum()
+    assert np.abs(np.asarray(hit.get_offsets())).max() < 10.0
+    assert ax.get_xlabel() == "x / km" and ax.get_ylabel() == "y / km"
+    with pytest.raises(ValueError):
+        plot_footprint(ev["signal"][0], color="time")  # colour by time without times
+    plt.close("all")
