@@ -7,6 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.dlphys-installed
 JOBS   ?= 2
 SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
+# JupyterLab refuses to run as root unless told (containers, JupyterHub images).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks
 
 # Full mode unless DLPHYS_FAST=1 is set: executed copies and HTML in build/.
 run: install
