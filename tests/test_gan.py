@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import doctest
 import keras
 import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
+from dlphys import gan
 from dlphys.gan import WGANGP, SampleGrid, gradient_penalty, sample_grid_figure
 
 
@@ -252,3 +254,8 @@ def test_steps_before_compile_raise():
     gan = WGANGP(_mlp(2, 1), _mlp(1, 1), latent_dim=2)
     with pytest.raises(RuntimeError, match=r"call compile"):
         gan.generator_step(4)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(gan, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 8 and result.failed == 0

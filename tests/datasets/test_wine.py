@@ -133,3 +133,17 @@ def test_split_is_seeded_and_disjoint():
     assert not np.array_equal(wine.load(seed=4).x_test, a.x_test)
     with pytest.raises(ValueError, match="test_fraction"):
         wine.load(test_fraction=1.5)
+
+
+def test_standardized_uses_training_statistics_only():
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.normal(5.0, 2.0, (200, 3)), rng.normal(50.0, 9.0, (40, 3))
+    data = wine.Wine(x_train, np.arange(200.0), x_test, np.arange(40.0), ("a", "b", "c"))
+    scaled = data.standardized()
+    np.testing.assert_allclose(scaled.x_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(scaled.x_train.std(axis=0), 1.0, rtol=1e-12)
+    # the test set is shifted by the training mean: it stays far off (50 - 5) / 2 ≈ 22 spreads
+    np.testing.assert_allclose(scaled.x_test, (x_test - x_train.mean(0)) / x_train.std(0))
+    assert scaled.x_test.mean() > 15
+    np.testing.assert_array_equal(scaled.y_test, data.y_test)
+    assert scaled.feature_names == data.feature_names

@@ -7,6 +7,8 @@ reference logits and gradients come from float64 Keras models.
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import keras
 import matplotlib
 import numpy as np
@@ -17,6 +19,7 @@ from dlphys.explain import lrp
 from dlphys.plotting import plot_relevance
 
 L = keras.layers
+lrp_module = importlib.import_module("dlphys.explain.lrp")  # the package re-exports the function as `lrp`
 EXACT = 1e-10  # relative tolerance of float64 identities (round-off ~1e-15 per operation)
 
 
@@ -522,3 +525,8 @@ def test_plot_relevance_is_symmetric_sums_channels_and_labels_colourbar():
     with pytest.raises(ValueError, match="does not match"):
         plot_relevance(relevance, image=np.zeros((4, 6)))
     plt.close("all")
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(lrp_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.neighbors import NearestNeighbors
 
+from dlphys.layers import edgeconv
 from dlphys.layers.edgeconv import EdgeConv, knn_indices
 
 # float32 forward passes through a Dense kernel: results that are mathematically equal differ by a
@@ -205,3 +207,8 @@ def test_unknown_aggregation_raises():
 def test_kernel_that_is_not_a_layer_raises():
     with pytest.raises(ValueError, match=r"kernel must be a Keras layer"):
         EdgeConv(lambda x: x, k=2)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(edgeconv, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0
