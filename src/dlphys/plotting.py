@@ -17,7 +17,7 @@ def _axes(ax=None, figsize=(5, 4)):
     return ax
 
 
-# --- Part I: training curves and decision regions -------------------------------------------------
+# --- Part I: training curves, decision regions, regression results -------------------------------------------------
 
 
 def plot_history(history, metrics=("loss",), ax=None, logy=False):
@@ -65,6 +65,28 @@ def plot_decision_regions(predict, x, y=None, ax=None, extent=None, resolution=2
     ax.figure.colorbar(mesh, ax=ax, label="P(class 1)")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
+    return ax
+
+
+def plot_prediction_vs_truth(truth, prediction, ax=None, jitter=0.0, quantity="quality", unit=None, seed=0):
+    """Scatter predicted against true values (N,) with the diagonal and the correlation in the title.
+
+    ``jitter`` spreads integer-valued truths (wine quality scores) uniformly by ±jitter so that the
+    points do not pile up on a few vertical lines; it only moves the markers, not ``r``.
+    """
+    ax = _axes(ax)
+    truth, prediction = np.asarray(truth, dtype=float).ravel(), np.asarray(prediction, dtype=float).ravel()
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} must have the same length")
+    shift = np.random.default_rng(seed).uniform(-jitter, jitter, len(truth)) if jitter else 0.0
+    ax.scatter(truth + shift, prediction, s=4, alpha=0.4)
+    lo, hi = min(truth.min(), prediction.min()), max(truth.max(), prediction.max())
+    ax.plot([lo, hi], [lo, hi], "k--", label="prediction = truth")
+    suffix = f" [{unit}]" if unit else ""
+    ax.set_xlabel(f"true {quantity}{suffix}" + (" (jittered)" if jitter else ""))
+    ax.set_ylabel(f"predicted {quantity}{suffix}")
+    ax.set_title(f"r = {np.corrcoef(truth, prediction)[0, 1]:.2f}")
+    ax.legend()
     return ax
 
 
