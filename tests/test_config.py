@@ -1,5 +1,9 @@
 """The fast-mode switch, data directories and seeding."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -52,3 +56,12 @@ def test_seed_everything_makes_numpy_and_keras_repeat():
     first, second = draw(), draw()
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_importing_dlphys_quiets_tensorflow_cpp_logs_unless_the_user_chose():
+    code = "import os, dlphys; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    chosen = subprocess.run([sys.executable, "-c", code], env=env | {"TF_CPP_MIN_LOG_LEVEL": "0"},
+                            capture_output=True, text=True, check=True)
+    assert (quiet.stdout.strip(), chosen.stdout.strip()) == ("3", "0")

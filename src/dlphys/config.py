@@ -13,6 +13,11 @@ Other environment variables:
 ``DLPHYS_MIRROR``
     offline mirror directories searched before any download, separated by ``os.pathsep``
     (``:`` on Linux/macOS). An instructor can serve a whole course offline with it.
+``TF_CPP_MIN_LOG_LEVEL``
+    TensorFlow's C++ log filter. Importing dlphys before TensorFlow (every notebook does, in its
+    parameters cell) sets it to ``3`` unless it is already set, so that harmless C++ messages
+    (e.g. one per ``fit`` about ``use_unbounded_threadpool`` in TF 2.21) do not fill the
+    notebook. Python errors are unaffected; set it to ``0`` to see every message again.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import numpy as np
 FAST_ENV = "DLPHYS_FAST"
 DATA_DIR_ENV = "DLPHYS_DATA_DIR"
 MIRROR_ENV = "DLPHYS_MIRROR"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read by TensorFlow when it is first imported
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
