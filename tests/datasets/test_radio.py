@@ -198,3 +198,10 @@ def test_plot_helpers_label_time_and_frequency_axes(data):
     ms = np.mean(data["traces"][:10].astype(np.float64) ** 2)
     assert psd.sum() * FS / 1e6 / N_SAMPLES == pytest.approx(ms, rel=1e-6)
     plt.close("all")
+
+
+def test_progress_bar_is_shown_on_request_and_changes_nothing(capsys):
+    quiet = radio.simulate(20, seed=3)
+    shown = radio.simulate(20, seed=3, progress=True)
+    assert "radio traces" in capsys.readouterr().err
+    np.testing.assert_array_equal(quiet["traces"], shown["traces"])

@@ -158,3 +158,10 @@ def test_plot_image_pairs_labels_q_axes_and_shares_scales():
     axes = plot_image_pairs(d["speckled"], d["speckled"], n=2, log=False, ax=fig)
     assert axes.shape == (2, 2) and all(a.figure is fig for a in axes.ravel())
     plt.close("all")
+
+
+def test_progress_bar_is_shown_on_request_and_changes_nothing(capsys):
+    quiet = speckle.simulate(3, size=32, seed=3)
+    shown = speckle.simulate(3, size=32, seed=3, progress=True)
+    assert "speckle (M=1)" in capsys.readouterr().err
+    np.testing.assert_array_equal(quiet["speckled"], shown["speckled"])

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from http.client import HTTPException
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dlphys import config
 from dlphys.datasets._cache import CorruptCacheWarning, atomic_write_bytes

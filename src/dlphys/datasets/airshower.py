@@ -300,7 +300,7 @@ def simulate(
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     chunks = zip(sizes, seeds)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         chunks = tqdm(chunks, total=len(sizes), desc="air showers", unit="chunk")
     parts = [_simulate_chunk(np.random.default_rng(s), size, p) for size, s in chunks]

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.signal import hilbert
+from tqdm import tqdm
 
 from dlphys import config
 from dlphys.datasets._cache import cached
@@ -150,6 +151,7 @@ def simulate(
     rfi_amplitude: tuple[float, float] = (0.1, 1.0),
     pulse_slope: tuple[float, float] = (40e6, 200e6),
     pulse_margin: float = 0.1,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """Simulate ``n`` radio traces (see the module docstring for the model).
 
@@ -167,6 +169,7 @@ def simulate(
         rfi_amplitude: (low, high) of the uniform RFI line amplitude [Galactic-noise RMS].
         pulse_slope: (low, high) of the uniform spectral fall-off f_s of the pulse [Hz].
         pulse_margin: pulses start no closer than this fraction of the trace to either end.
+        progress: show a tqdm bar over blocks of 8,192 traces.
 
     Returns:
         dict with ``traces``, ``signals`` (n, n_samples), ``label``, ``snr``, ``pulse_time`` [ns] (n,).
@@ -204,7 +207,7 @@ def simulate(
 
     traces = np.empty((n, n_samples), dtype=np.float32)
     signals = np.zeros((n, n_samples), dtype=np.float32)
-    for start in range(0, n, _CHUNK):
+    for start in tqdm(range(0, n, _CHUNK), desc="radio traces", unit="block", disable=not progress, leave=False):
         sl = slice(start, min(start + _CHUNK, n))
         m = sl.stop - sl.start
         spec = (rng.normal(size=(m, freq.size)) + 1j * rng.normal(size=(m, freq.size))) * (sky / np.sqrt(2.0))
@@ -245,4 +248,4 @@ def load(fast: bool | None = None, refresh: bool = False) -> dict[str, np.ndarra
     params = {"n": n, "n_samples": 500, "sampling_rate": 180e6, "seed": SEED, "signal_fraction": 0.5,
               "band": (30e6, 80e6), "taper": 5e6, "sky_index": 2.5, "snr_range": (2.0, 20.0), "n_rfi_max": 3,
               "rfi_amplitude": (0.1, 1.0), "pulse_slope": (40e6, 200e6), "pulse_margin": 0.1}
-    return cached("radio", params, lambda: simulate(**params), version=VERSION, refresh=refresh)
+    return cached("radio", params, lambda: simulate(**params, progress=not fast), version=VERSION, refresh=refresh)

@@ -79,6 +79,7 @@ import numbers
 
 import numpy as np
 import scipy.fft as sfft
+from tqdm import tqdm
 
 from dlphys import config
 from dlphys.datasets import _cache
@@ -296,6 +297,7 @@ def simulate(
     volume_fraction=STRUCTURE_DEFAULTS["volume_fraction"],
     angle=STRUCTURE_DEFAULTS["angle"],
     return_intensity: bool = False,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """``n`` pairs of incoherent (clean) and coherent (speckled) small-angle scattering patterns.
 
@@ -313,6 +315,7 @@ def simulate(
             hard-sphere volume fraction (0–0.45), orientation of the R axis from ``q_x`` in rad
             (−π to π; default 0 to π).
         return_intensity: also return ``intensity``, the speckle intensity before photon counting.
+        progress: show a tqdm bar over blocks of 256 patterns.
 
     Returns:
         dict with ``clean`` (n, size, size) float32, expected photons per pixel (incoherent);
@@ -341,7 +344,8 @@ def simulate(
     clean = np.empty((n, size, size), dtype=np.float32)
     counts = np.empty((n, size, size), dtype=np.int32)
     intensity = np.empty((n, size, size), dtype=np.float32) if return_intensity else None
-    for start in range(0, n, _CHUNK):
+    for start in tqdm(range(0, n, _CHUNK), desc=f"speckle (M={modes})", unit="block", disable=not progress,
+                      leave=False):
         sl = slice(start, min(start + _CHUNK, n))
         power = incoherent(par["radius"][sl], par["polydispersity"][sl], par["aspect"][sl], par["angle"][sl],
                            par["volume_fraction"][sl])
@@ -422,5 +426,5 @@ def load(fast: bool | None = None, refresh: bool = False, kind: str = "train") -
     settings = dict(KINDS[kind])
     seed = settings.pop("seed")
     params = {"kind": kind, "n": n, "size": 64, "seed": seed, "q_pixel": 0.05, **settings, **STRUCTURE_DEFAULTS}
-    return _cache.cached("speckle", params, lambda: simulate(n, size=64, seed=seed, **settings),
+    return _cache.cached("speckle", params, lambda: simulate(n, size=64, seed=seed, progress=not fast, **settings),
                          version=1, refresh=refresh)
