@@ -530,3 +530,42 @@ def test_plot_relevance_is_symmetric_sums_channels_and_labels_colourbar():
 def test_docstring_examples_run():
     result = doctest.testmod(lrp_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
+
+
+# --- parameter-free pooling layers -------------------------------------------------------------------
+
+
+def _pooled_and_flat_twins(seed):
+    """Conv(relu, bias-free) -> GlobalAveragePooling -> Dense, and the same map with the average folded
+    into a Dense on the flattened feature maps (kernel w / (H W) at every position)."""
+    keras.utils.set_random_seed(seed)
+    conv = dict(filters=3, kernel_size=3, activation="relu", use_bias=False, dtype="float64")
+    pooled = keras.Sequential([keras.Input((6, 6, 2), dtype="float64"), L.Conv2D(name="c", **conv),
+                               L.GlobalAveragePooling2D(name="gap", dtype="float64"),
+                               L.Dense(2, use_bias=False, name="d", dtype="float64")])
+    flat = keras.Sequential([keras.Input((6, 6, 2), dtype="float64"), L.Conv2D(name="c", **conv),
+                             L.Flatten(dtype="float64"), L.Dense(2, use_bias=False, name="d", dtype="float64")])
+    flat.get_layer("c").set_weights(pooled.get_layer("c").get_weights())
+    w = pooled.get_layer("d").get_weights()[0]  # (3, 2)
+    flat.get_layer("d").set_weights([np.tile(w, (16, 1)) / 16.0])  # 4x4 positions, channels last
+    return pooled, flat
+
+
+@pytest.mark.parametrize("rule", ["alphabeta", ("epsilon", {"epsilon": 0.25}), "zplus", "zero"])
+def test_average_pooling_redistributes_proportionally_whatever_the_rule(rule):
+    pooled, flat = _pooled_and_flat_twins(seed=41)
+    x = _x((4, 6, 6, 2), seed=42)
+    np.testing.assert_allclose(_logits(pooled, x), _logits(flat, x), rtol=1e-12)
+    r_pooled, r_flat = lrp(pooled, x, rule=rule), lrp(flat, x, rule=rule)
+    # the pooling layer adds nothing: same relevance map as the equivalent net without it (float64)
+    assert _relative(r_pooled, r_flat) < EXACT, rule
+
+
+def test_alpha2_beta1_keeps_its_relevance_sum_through_a_pooling_layer():
+    pooled, flat = _pooled_and_flat_twins(seed=43)
+    x = _x((6, 6, 6, 2), seed=44)
+    sums = [lrp(m, x, rule="alphabeta", alpha=2.0).reshape(len(x), -1).sum(axis=1) for m in (pooled, flat)]
+    # with alpha-beta applied to the pooling layer too, its all-positive contributions double the relevance
+    doubled = lrp(pooled, x, rule={L.GlobalAveragePooling2D: "alphabeta", L.Layer: "alphabeta"})
+    np.testing.assert_allclose(sums[0], sums[1], rtol=EXACT)
+    np.testing.assert_allclose(doubled.reshape(len(x), -1).sum(axis=1), 2 * sums[0], rtol=EXACT)

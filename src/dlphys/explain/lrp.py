@@ -42,11 +42,15 @@ positive and negative contributions) LRP-αβ *conserve* relevance: every layer'
 the explained score; biases, the stabiliser ε and dead neurons absorb part of it.
 
 How layers are treated
-    ``Dense`` and ``Conv1D/2D/3D`` (also their ``activation="relu"``), ``AveragePooling``,
-    ``GlobalAveragePooling`` (linear maps with positive weights) and a stand-alone
+    ``Dense`` and ``Conv1D/2D/3D`` (also their ``activation="relu"``) and a stand-alone
     ``BatchNormalization`` (the element-wise affine map :math:`a \gamma/\sqrt{\sigma^2 + \epsilon}
     + \beta - \mu \gamma/\sqrt{\sigma^2 + \epsilon}` with the *moving* mean and variance) follow the
-    rule. A ``BatchNormalization`` directly after a ``Dense``/``Conv`` without activation is folded
+    rule. ``AveragePooling`` and ``GlobalAveragePooling`` (linear maps with fixed positive weights
+    and no parameters) redistribute proportionally, with LRP-0, whatever rule the learned layers
+    use, as the LRP literature and the common LRP libraries do: there a rule would only distort
+    (LRP-αβ with α = 2 doubles the relevance of a pooling layer with non-negative inputs, a large
+    LRP-ε absorbs part of it). A ``rule`` dict that names a pooling layer or its class, or a
+    callable that returns a rule for it, still overrides this. A ``BatchNormalization`` directly after a ``Dense``/``Conv`` without activation is folded
     into that layer's weights and bias first (Hui & Binder 2019), so it is explained as one layer.
     ``MaxPooling`` and ``GlobalMaxPooling`` are winner-take-all: the relevance of a pooled unit goes
     entirely to the input that won the maximum (the gradient of the max; ties at a non-zero value
@@ -160,19 +164,24 @@ def _make_rule(spec, defaults: dict, where: str) -> _Rule:
 
 
 def _rule_for(layer, rule, defaults: dict) -> _Rule:
-    """The rule for ``layer`` from a name, a pair, a mapping (name first, then class) or a callable."""
+    """The rule for ``layer`` from a name, a pair, a mapping (name first, then class) or a callable.
+
+    Parameter-free average pooling layers get LRP-0 (proportional redistribution) unless a mapping
+    names them or their class, or a callable returns a rule for them.
+    """
     where = f"layer {layer.name!r} ({type(layer).__name__})"
+    default = "zero" if isinstance(layer, _AVG_POOL + _GLOBAL_AVG) else "epsilon"
     if isinstance(rule, Mapping):
         if layer.name in rule:
             return _make_rule(rule[layer.name], defaults, where)
         for cls in type(layer).__mro__:
             if cls in rule:
                 return _make_rule(rule[cls], defaults, where)
-        return _make_rule("epsilon", defaults, where)
+        return _make_rule(default, defaults, where)
     if callable(rule):
         chosen = rule(layer)
-        return _make_rule("epsilon" if chosen is None else chosen, defaults, where)
-    return _make_rule(rule, defaults, where)
+        return _make_rule(default if chosen is None else chosen, defaults, where)
+    return _make_rule("zero" if default == "zero" else rule, defaults, where)
 
 
 # --- the model as a chain of steps --------------------------------------------------------------
@@ -557,7 +566,8 @@ def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: 
             ``(name, {"epsilon"/"gamma"/"alpha"/"beta": value})``, a dict mapping layer names or
             layer classes to such rules (a name wins over a class, a class matches subclasses;
             unmatched layers use ``"epsilon"``), or a callable ``layer -> rule`` (``None`` means
-            ``"epsilon"``). A dict/callable composite sees the model's own layers (a
+            ``"epsilon"``). Average pooling layers use ``"zero"`` unless a dict names them or their
+            class or a callable returns a rule for them (see "How layers are treated"). A dict/callable composite sees the model's own layers (a
             BatchNormalization folded into a Dense/Conv follows that layer's rule).
         epsilon: the LRP-ε stabiliser (≥ 0, in units of the pre-activations).
         gamma: the LRP-γ weight of positive contributions (≥ 0).
