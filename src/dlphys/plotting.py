@@ -211,6 +211,46 @@ def plot_footprint(signal, time=None, ax=None, positions=None, core=None, axis=N
     return ax
 
 
+def plot_energy_resolution(results, axes=None, floor=None, floor_label="S(1000) fluctuation"):
+    """Energy resolution and bias against energy for several estimators, in two panels.
+
+    Args:
+        results: dict label → output of :func:`dlphys.reco.airshower.energy_resolution` (same bins
+            or not); each label is drawn with error bars, shifted slightly sideways so that the
+            points of different estimators do not hide each other.
+        axes: two Matplotlib ``Axes`` (resolution, bias); default a new 1 × 2 figure.
+        floor: optional resolution drawn as a dashed reference line (e.g. the 10 % shower-to-shower
+            fluctuation of S(1000) that no estimator can beat).
+        floor_label: legend text of that line.
+
+    Returns:
+        The two ``Axes``.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 4))
+    ax_res, ax_bias = axes
+    if not results:
+        raise ValueError("results must hold at least one estimator (label -> energy_resolution output)")
+    widths = [np.min(np.diff(r["edges"])) for r in results.values()]
+    step = 0.08 * min(widths)
+    for i, (label, r) in enumerate(results.items()):
+        x = np.asarray(r["centers"]) + (i - (len(results) - 1) / 2) * step
+        ax_res.errorbar(x, 100 * np.asarray(r["resolution"]), yerr=100 * np.asarray(r["resolution_err"]),
+                        marker="o", capsize=2, label=label)
+        ax_bias.errorbar(x, 100 * np.asarray(r["bias"]), yerr=100 * np.asarray(r["bias_err"]), marker="o",
+                         capsize=2, label=label)
+    if floor is not None:
+        ax_res.axhline(100 * floor, color="grey", linestyle="--", label=floor_label)
+    ax_bias.axhline(0.0, color="k", linewidth=0.8)
+    ax_res.set_ylim(bottom=0)
+    ax_res.set_ylabel("resolution: std of $E_\\mathrm{pred}/E - 1$ / %")
+    ax_bias.set_ylabel("bias: mean of $E_\\mathrm{pred}/E - 1$ / %")
+    for ax in axes:
+        ax.set_xlabel("true $\\log_{10}(E/\\mathrm{eV})$")
+    ax_res.legend()
+    return axes
+
+
 # --- Cosmic-ray sky maps --------------------------------------------------------------------------
 
 

@@ -188,3 +188,89 @@ def test_plot_footprint_draws_every_station_in_km():
     with pytest.raises(ValueError):
         plot_footprint(ev["signal"][0], color="time")  # colour by time without times
     plt.close("all")
+
+
+# --- network inputs and rotations ------------------------------------------------------------------
+
+
+def test_network_input_is_log_signal_and_time_after_first_station_with_silent_stations_zero(events):
+    ev = {k: v[:50] for k, v in events.items()}
+    x = A.network_input(ev, channels=("signal", "time", "triggered"))
+    assert x.shape == (50, 9, 9, 3) and x.dtype == np.float32
+    trig = ev["triggered"]
+    np.testing.assert_allclose(x[..., 0], np.log10(1.0 + ev["signal"]), rtol=1e-6)  # silent: log10(1) = 0
+    assert np.all(x[..., 0][trig] >= np.log10(4.0) - 1e-6)  # threshold 3 VEM
+    assert np.all(x[..., 1][~trig] == 0) and np.all(x[..., 2] == trig)
+    # the earliest triggered station of every event is at 0, all others later (in µs)
+    t = np.where(trig, x[..., 1], np.inf)
+    np.testing.assert_allclose(t.min(axis=(1, 2)), 0.0, atol=1e-6)
+    i = 7
+    first = ev["time"][i][trig[i]].min()
+    np.testing.assert_allclose(x[i, ..., 1][trig[i]], (ev["time"][i][trig[i]] - first) * 1e6, rtol=1e-4, atol=1e-4)
+
+
+def test_axial_network_input_is_the_offset_input_on_the_axial_grid(events):
+    from dlphys import hexgrid
+
+    ev = {k: v[:20] for k, v in events.items()}
+    off = A.network_input(ev)
+    ax = A.network_input(ev, layout="axial")
+    assert ax.shape == (20, 9, 13, 2)
+    np.testing.assert_array_equal(hexgrid.axial_to_offset(np.moveaxis(ax, -1, 1)), np.moveaxis(off, -1, 1))
+    assert ax.sum() == pytest.approx(off.sum(), rel=1e-6)  # empty axial cells hold 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"layout": "hex"}, "layout"), ({"channels": ("energy",)}, "channels"), ({"channels": ()}, "channels"),
+    ({"time_unit": 0}, "time_unit"),
+])
+def test_network_input_rejects_bad_arguments(events, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        A.network_input({k: v[:2] for k, v in events.items()}, **kwargs)
+
+
+def test_rotation_by_60_degrees_turns_stations_core_and_axis_together(events):
+    ev = {k: v[:200] for k, v in events.items()}
+    turned = A.rotate(ev, 1)
+    pos = A.station_positions()
+    index, valid = A.rotation_index(1)
+    # the station a source is carried to sits at the source position turned by +60°
+    c, s = np.cos(np.pi / 3), np.sin(np.pi / 3)
+    src = pos[index[..., 0], index[..., 1]]
+    np.testing.assert_allclose((src @ np.array([[c, -s], [s, c]]).T)[valid], pos[valid], atol=1e-6)
+    # 61 stations of the central hexagon and more survive; the corners of the 9 x 9 rhombus do not
+    assert 61 <= valid.sum() < 81
+    # energy is unchanged, the zenith too; the core keeps its distance from the centre
+    np.testing.assert_array_equal(turned["logE"], ev["logE"])
+    np.testing.assert_allclose(A.zenith_of(turned["axis"]), A.zenith_of(ev["axis"]), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(turned["core"], axis=1), np.linalg.norm(ev["core"], axis=1))
+    # the simulator's physics is isotropic: turned showers obey the same relation of time and position
+    trig = turned["triggered"]
+    assert not trig[:, ~valid].any() and np.all(turned["signal"][:, ~valid] == 0)
+    d = pos[None] - turned["core"][:, None, None, :]
+    plane = -(d[..., 0] * turned["axis"][:, None, None, 0] + d[..., 1] * turned["axis"][:, None, None, 1]) / A.C
+    resid = (turned["time"] - plane)[trig]
+    assert np.median(np.abs(resid)) < 1e-6  # < 1 µs: front curvature and jitter only
+
+
+def test_six_rotations_are_the_identity_and_agree_with_rotate_axial(events):
+    from dlphys import hexgrid
+    from dlphys.layers.hexconv import rotate_axial
+
+    ev = {k: v[:30] for k, v in events.items()}
+    six = ev
+    for _ in range(6):
+        six = A.rotate(six, 1)
+    once = A.rotate(ev, 1)
+    back = A.rotate(A.rotate(ev, 1), -1)
+    # a turn there and back keeps exactly the stations that stay in the array (at least the central
+    # hexagon of 61): ev on those, silent elsewhere; a turn by 360° is the identity
+    kept = A.rotate(A.rotate({"signal": np.ones((1, 9, 9))}, 1), -1)["signal"][0] > 0
+    assert 61 <= kept.sum() < 81
+    np.testing.assert_array_equal(back["signal"], np.where(kept, ev["signal"], 0))
+    np.testing.assert_array_equal(back["time"], np.where(kept, ev["time"], 0))
+    np.testing.assert_array_equal(A.rotate(ev, 6)["signal"], ev["signal"])
+    np.testing.assert_allclose(six["core"], ev["core"], atol=1e-9)
+    # on the axial grid the same turn is dlphys.layers.hexconv.rotate_axial about the middle station (4, 6)
+    ax = hexgrid.offset_to_axial(ev["signal"])
+    np.testing.assert_array_equal(hexgrid.offset_to_axial(once["signal"]), rotate_axial(ax, 1, center=(4, 6)))

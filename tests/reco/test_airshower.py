@@ -124,3 +124,46 @@ def test_failed_events_are_flagged_and_nan():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_energy_resolution_recovers_a_known_gaussian_resolution_and_bias():
+    rng = np.random.default_rng(3)
+    log_e = rng.uniform(18.5, 20.0, 60_000)
+    # E_pred / E = 1 + 0.05 + 0.1 N(0, 1) in every bin
+    ratio = 1.05 + 0.10 * rng.standard_normal(log_e.size)
+    res = R.energy_resolution(log_e, log_e + np.log10(ratio), edges=np.linspace(18.5, 20.0, 4))
+    assert res["centers"].shape == res["resolution"].shape == (3,) and res["count"].sum() == log_e.size
+    # 20,000 events per bin: σ of the std is 0.1/sqrt(40000) = 5e-4, of the mean 7e-4; allow 4σ
+    np.testing.assert_allclose(res["resolution"], 0.10, atol=2e-3)
+    np.testing.assert_allclose(res["bias"], 0.05, atol=3e-3)
+    np.testing.assert_allclose(res["resolution_err"], 0.1 / np.sqrt(2 * 20_000), rtol=0.05)
+    assert res["resolution_all"] == pytest.approx(0.10, abs=2e-3) and res["fraction_ok"] == 1.0
+
+
+def test_energy_resolution_skips_failed_events_and_empty_bins():
+    log_e = np.array([18.6, 18.7, 18.8, 19.9, 19.95])
+    pred = np.array([18.6, 18.7, np.nan, 19.9, 19.95])
+    res = R.energy_resolution(log_e, pred, edges=[18.5, 19.0, 19.5, 20.0])
+    assert res["count"].tolist() == [2, 0, 2] and res["fraction_ok"] == pytest.approx(0.8)
+    assert np.isnan(res["resolution"][1]) and res["resolution"][0] == 0.0
+    with pytest.raises(ValueError, match="edges"):
+        R.energy_resolution(log_e, pred, edges=[19.0, 18.5])
+    with pytest.raises(ValueError, match="equal length"):
+        R.energy_resolution(log_e, pred[:3])
+
+
+def test_plot_energy_resolution_draws_every_estimator_in_percent():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlphys.plotting import plot_energy_resolution
+
+    rng = np.random.default_rng(0)
+    log_e = rng.uniform(18.5, 20.0, 2000)
+    results = {name: R.energy_resolution(log_e, log_e + rng.normal(0, s, log_e.size))
+               for name, s in (("a", 0.04), ("b", 0.06))}
+    ax_res, ax_bias = plot_energy_resolution(results, floor=0.1)
+    assert [t.get_text() for t in ax_res.get_legend().get_texts()] == ["S(1000) fluctuation", "a", "b"]
+    # percent: a log10 spread of 0.04 is about 9 % in E
+    y = ax_res.containers[0].lines[0].get_ydata()
+    assert np.all((y > 5) & (y < 14)) and "%" in ax_res.get_ylabel() and "%" in ax_bias.get_ylabel()

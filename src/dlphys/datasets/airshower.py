@@ -317,3 +317,112 @@ def load(fast: bool | None = None, refresh: bool = False) -> dict[str, np.ndarra
     params = {"n": n, "seed": 0, **DEFAULTS}
     return _cache.cached("airshower", params, lambda: simulate(n, seed=0, progress=not fast),
                          version=1, refresh=refresh)
+
+
+# --- network inputs and symmetry operations (used by exercises 7.2, 8.2, 11.1, 12.4) ---------------
+
+#: Channels :func:`network_input` can build, in the order they are stacked.
+INPUT_CHANNELS = ("signal", "time", "triggered")
+
+
+def network_input(events: dict, layout: str = "offset", channels=("signal", "time"),
+                  time_unit: float = 1e-6) -> np.ndarray:
+    """Station maps of a batch of events, prepared as network input (one channel per quantity).
+
+    * ``"signal"``: log10(1 + S / VEM). The logarithm compresses five decades of signal (3 VEM at
+      the edge of a footprint, 10⁴ VEM next to the core of a 10^20 eV shower) into 0.6 … 4; silent
+      stations (S = 0) give exactly 0, below every triggered station (≥ log10 4 = 0.60).
+    * ``"time"``: arrival time after the **first triggered station** of the event, in units of
+      ``time_unit`` [s] (default µs). The absolute time (t = 0 when the core reaches the ground)
+      is unknown in a real detector; differences carry the arrival direction. Silent stations give 0.
+    * ``"triggered"``: 1 for triggered stations, 0 for silent ones (tells a silent station from the
+      first triggered one, which also has time 0).
+
+    Args:
+        events: dict with ``signal``, ``time`` (n, 9, 9) and optionally ``triggered`` (default
+            ``signal > 0``), as returned by :func:`simulate`.
+        layout: ``"offset"`` gives ``(n, 9, 9, C)`` (the stored odd-r layout, for ``Conv2D`` and
+            dense networks); ``"axial"`` gives ``(n, 9, 13, C)`` on the axial grid of
+            :mod:`dlphys.hexgrid` (for :class:`dlphys.layers.HexConv2D`), cells without a station 0.
+        channels: names from :data:`INPUT_CHANNELS`, stacked along the last axis in this order.
+        time_unit: unit of the time channel [s].
+
+    Returns:
+        float32 array ``(n, 9, 9, C)`` or ``(n, 9, 13, C)``.
+    """
+    for key in ("signal", "time"):
+        if key not in events:
+            raise ValueError(f"events must contain {key!r} (as returned by simulate); got keys {sorted(events)}")
+    signal = np.asarray(events["signal"], dtype=float)
+    time = np.asarray(events["time"], dtype=float)
+    if signal.ndim != 3 or time.shape != signal.shape:
+        raise ValueError(f"signal and time must both have shape (n, rows, cols); got {signal.shape} and {time.shape}")
+    triggered = np.asarray(events.get("triggered", signal > 0), dtype=bool)
+    if triggered.shape != signal.shape:
+        raise ValueError(f"triggered must have the shape of signal {signal.shape}; got {triggered.shape}")
+    if layout not in ("offset", "axial"):
+        raise ValueError(f"layout must be 'offset' or 'axial', got {layout!r}")
+    channels = tuple(channels)
+    unknown = [c for c in channels if c not in INPUT_CHANNELS]
+    if not channels or unknown:
+        raise ValueError(f"channels must be a non-empty selection of {INPUT_CHANNELS}; got {channels}")
+    if not time_unit > 0:
+        raise ValueError(f"time_unit must be a positive time in s, got {time_unit}")
+
+    maps = {"signal": np.log10(1.0 + np.where(triggered, signal, 0.0)),
+            "triggered": triggered.astype(float)}
+    if "time" in channels:
+        first = np.min(np.where(triggered, time, np.inf), axis=(1, 2), keepdims=True)
+        first = np.where(np.isfinite(first), first, 0.0)  # an event without triggered stations
+        maps["time"] = np.where(triggered, (time - first) / time_unit, 0.0)
+    x = np.stack([maps[c] for c in channels], axis=-1).astype(np.float32)
+    if layout == "axial":
+        x = np.moveaxis(hexgrid.offset_to_axial(np.moveaxis(x, -1, 1)), 1, -1)
+    return x
+
+
+def rotation_index(k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Where each station's data come from when the array is turned by ``k`` × 60° about its centre.
+
+    Returns ``(index, valid)``: ``index`` ``(9, 9, 2)`` holds the (row, col) of the station that the
+    counter-clockwise rotation carries onto station ``(row, col)``; ``valid`` ``(9, 9)`` bool is False
+    where that source would lie outside the array (``index`` is then meaningless).
+    """
+    k = int(k) % 6
+    pos = station_positions().reshape(-1, 2)
+    angle = -np.deg2rad(60.0 * k)  # the source of a station is the station rotated backwards
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    source = pos @ rot.T
+    dist = np.linalg.norm(source[:, None, :] - pos[None, :, :], axis=-1)
+    nearest = dist.argmin(axis=1)
+    valid = dist[np.arange(len(pos)), nearest] < 1e-6 * SPACING  # a lattice rotation is exact
+    index = np.stack(np.unravel_index(nearest, (ROWS, COLS)), axis=-1).reshape(ROWS, COLS, 2)
+    return index, valid.reshape(ROWS, COLS)
+
+
+def rotate(events: dict, k: int = 1) -> dict[str, np.ndarray]:
+    """The same showers turned by ``k`` × 60° (counter-clockwise) about the middle station.
+
+    A rotation by a multiple of 60° maps the triangular grid onto itself, so every station takes the
+    signal and time of the station it is carried from; stations whose source lies outside the 9 × 9
+    array become silent (signal and time 0, not triggered) and data carried out of the array are
+    lost. ``core`` and ``axis`` are turned with the footprint; ``logE``, ``s1000`` (and any other
+    per-event entry) are unchanged, because energy does not depend on the direction of the shower.
+    Rotating back (``rotate(rotate(ev, k), -k)``) gives ``ev`` with the stations lost on the way
+    made silent: the part of the footprint that both versions see.
+    """
+    k = int(k) % 6
+    index, valid = rotation_index(k)
+    out = dict(events)
+    for key, empty in (("signal", 0.0), ("time", 0.0), ("triggered", False)):
+        if key in events:
+            x = np.asarray(events[key])
+            out[key] = np.where(valid, x[:, index[..., 0], index[..., 1]], np.array(empty, dtype=x.dtype))
+    angle = np.deg2rad(60.0 * k)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    if "core" in events:
+        out["core"] = np.asarray(events["core"]) @ rot.T
+    if "axis" in events:
+        axis = np.asarray(events["axis"], dtype=float)
+        out["axis"] = np.concatenate([axis[:, :2] @ rot.T, axis[:, 2:]], axis=1)
+    return out

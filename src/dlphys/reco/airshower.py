@@ -363,3 +363,59 @@ def resolution(truth: dict, reco: dict, quantile: float = 0.68) -> dict[str, flo
     out["n"] = int(ok.sum())
     out["fraction_ok"] = float(ok.mean())
     return out
+
+
+def energy_resolution(log_e_true, log_e_pred, edges=None, ok=None) -> dict[str, np.ndarray | float]:
+    """Relative energy resolution and bias, overall and in bins of the true energy.
+
+    With ``ratio = E_pred / E_true − 1``, the **resolution** is ``std(ratio)`` and the **bias**
+    ``mean(ratio)``, in each bin of log10(E_true / eV). Their statistical uncertainties are the
+    Gaussian estimates ``std / sqrt(2 (n − 1))`` and ``std / sqrt(n)``.
+
+    Args:
+        log_e_true, log_e_pred: ``(n,)`` log10(E / eV), true and reconstructed (any estimator:
+            a network, :func:`reconstruct`).
+        edges: bin edges in log10(E_true / eV); default 6 equal bins over the range of ``log_e_true``.
+        ok: ``(n,)`` bool, events to use (default: all with a finite ``log_e_pred``; ``ok`` is
+            combined with that). The fraction used is returned as ``fraction_ok``.
+
+    Returns:
+        dict with ``edges`` (m+1,), ``centers`` (m,), ``count`` (m,), ``resolution``,
+        ``resolution_err``, ``bias``, ``bias_err`` (m,) (NaN in bins with fewer than 2 events), and
+        the overall ``resolution_all``, ``bias_all`` (floats) and ``fraction_ok``.
+    """
+    log_e_true = np.asarray(log_e_true, dtype=float).ravel()
+    log_e_pred = np.asarray(log_e_pred, dtype=float).ravel()
+    if log_e_true.shape != log_e_pred.shape or log_e_true.size == 0:
+        raise ValueError(f"log_e_true and log_e_pred must be non-empty and of equal length; got "
+                         f"{log_e_true.shape} and {log_e_pred.shape}")
+    use = np.isfinite(log_e_pred) & np.isfinite(log_e_true)
+    if ok is not None:
+        ok = np.asarray(ok, dtype=bool).ravel()
+        if ok.shape != use.shape:
+            raise ValueError(f"ok must have shape {use.shape} like the energies; got {ok.shape}")
+        use &= ok
+    if use.sum() < 2:
+        raise ValueError("energy_resolution needs at least 2 events with a valid reconstruction")
+    if edges is None:
+        edges = np.linspace(log_e_true.min(), log_e_true.max(), 7)
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"edges must be an increasing 1-D array of at least 2 bin edges; got {edges}")
+    ratio = 10.0 ** (log_e_pred[use] - log_e_true[use]) - 1.0
+    which = np.digitize(log_e_true[use], edges[1:-1])  # 0 .. m-1; the outer edges are inclusive
+    inside = (log_e_true[use] >= edges[0]) & (log_e_true[use] <= edges[-1])
+    m = edges.size - 1
+    out = {k: np.full(m, np.nan) for k in ("resolution", "resolution_err", "bias", "bias_err")}
+    count = np.zeros(m, dtype=int)
+    for i in range(m):
+        r = ratio[inside & (which == i)]
+        count[i] = r.size
+        if r.size >= 2:
+            std = r.std(ddof=1)
+            out["resolution"][i], out["resolution_err"][i] = std, std / np.sqrt(2.0 * (r.size - 1))
+            out["bias"][i], out["bias_err"][i] = r.mean(), std / np.sqrt(r.size)
+    out.update({"edges": edges, "centers": 0.5 * (edges[1:] + edges[:-1]), "count": count,
+                "resolution_all": float(ratio.std(ddof=1)), "bias_all": float(ratio.mean()),
+                "fraction_ok": float(use.mean())})
+    return out
