@@ -4,7 +4,8 @@ Every module has the same shape:
 
 * ``simulate(..., seed=0)`` - pure function, NumPy in, NumPy out (generated datasets only);
 * ``load(..., fast=None)`` - the default dataset from the cache in ``dlphys.config.data_dir()``,
-  built on first use; ``fast=None`` follows the ``DLPHYS_FAST`` switch.
+  built on first use; ``fast=None`` follows the ``DLPHYS_FAST`` switch. Real data (wine, the
+  image sets) come from the cache, the ``DLPHYS_MIRROR`` directories or a download, verified.
 
 Build every cache with ``python -m dlphys.datasets generate all [--fast]`` (``make data``).
 """
@@ -18,6 +19,9 @@ from types import ModuleType
 NAMES = (
     "wine",
     "checkerboard",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
     "sine",
     "ising",
     "airshower",

@@ -9,6 +9,7 @@ import time
 
 from dlphys import config
 from dlphys.datasets import NAMES, get
+from dlphys.datasets._download import DataUnavailableError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.fast:
         os.environ[config.FAST_ENV] = "1"
     print(f"data directory: {config.data_dir()}  ({'fast' if config.fast_mode() else 'full'} mode)")
+    unavailable = []
     for name in names:
         start = time.perf_counter()
-        get(name).load(refresh=args.refresh)
+        try:
+            get(name).load(refresh=args.refresh)
+        except DataUnavailableError as exc:  # real data that can be had neither offline nor online
+            unavailable.append(name)
+            print(f"{name:14s} NOT AVAILABLE: {exc}")
+            continue
         print(f"{name:14s} ready in {time.perf_counter() - start:6.1f} s")
+    if unavailable:
+        print(f"not available: {', '.join(unavailable)} (see above for how to get them)")
+        return 1
     return 0
 
 

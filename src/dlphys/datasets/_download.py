@@ -31,10 +31,13 @@ def sha256_bytes(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def _problem(payload: bytes, sha256: str | None, validate: Callable[[bytes], None] | None) -> str | None:
+def _problem(payload: bytes, sha256: str | None, validate: Callable[[bytes], None] | None,
+             md5: str | None = None) -> str | None:
     """Why ``payload`` is not the expected file, or None when it is."""
     if sha256 is not None and sha256_bytes(payload) != sha256:
         return f"SHA-256 mismatch ({len(payload)} bytes, expected hash {sha256[:12]}...)"
+    if md5 is not None and hashlib.md5(payload, usedforsecurity=False).hexdigest() != md5:
+        return f"MD5 mismatch ({len(payload)} bytes, expected the published checksum {md5})"
     if validate is not None:
         try:
             validate(payload)
@@ -64,13 +67,15 @@ def fetch(
     validate: Callable[[bytes], None] | None = None,
     subdir: str = "",
     timeout: float = 30.0,
+    md5: str | None = None,
 ) -> Path:
     """Return the local path of a verified copy of ``filename``.
 
     Sources in order: the cache ``config.data_dir()/subdir/filename``; each directory of
     ``DLPHYS_MIRROR`` (looked up as ``mirror/subdir/filename`` and ``mirror/filename``); the
-    ``urls``. A file is accepted only if its SHA-256 equals ``sha256`` (when given) and
-    ``validate(payload)`` raises no ``ValueError`` (when given).
+    ``urls``. A file is accepted only if its SHA-256 equals ``sha256`` (when given), its MD5 equals
+    ``md5`` (when given: for files whose authors publish only an MD5) and ``validate(payload)``
+    raises no ``ValueError`` (when given).
 
     Raises:
         DataUnavailableError: no source had a valid copy; the message lists what was tried
@@ -80,7 +85,7 @@ def fetch(
     tried: list[str] = []
 
     if target.exists():
-        problem = _problem(target.read_bytes(), sha256, validate)
+        problem = _problem(target.read_bytes(), sha256, validate, md5)
         if problem is None:
             return target
         warnings.warn(f"cached {target} is damaged ({problem}); fetching it again", CorruptCacheWarning, stacklevel=2)
@@ -92,7 +97,7 @@ def fetch(
             tried.append(f"mirror {mirror}: no {filename}")
         for candidate in candidates:
             payload = candidate.read_bytes()
-            problem = _problem(payload, sha256, validate)
+            problem = _problem(payload, sha256, validate, md5)
             if problem is None:
                 atomic_write_bytes(target, payload)
                 return target
@@ -105,7 +110,7 @@ def fetch(
             reason = getattr(exc, "reason", None) or exc
             tried.append(f"download {url}: {reason}")
             continue
-        problem = _problem(payload, sha256, validate)
+        problem = _problem(payload, sha256, validate, md5)
         if problem is None:
             atomic_write_bytes(target, payload)
             return target
