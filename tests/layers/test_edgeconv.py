@@ -10,7 +10,7 @@ import tensorflow as tf
 from sklearn.neighbors import NearestNeighbors
 
 from dlphys.layers import edgeconv
-from dlphys.layers.edgeconv import EdgeConv, knn_indices
+from dlphys.layers.edgeconv import EdgeConv, gather_neighbours, knn_indices
 
 # float32 forward passes through a Dense kernel: results that are mathematically equal differ by a
 # few ulp when summation order changes; 1e-5 absolute on O(1) outputs is ~100 ulp of margin.
@@ -64,6 +64,27 @@ def test_duplicate_points_never_choose_themselves():
     assert np.all(idx != np.arange(12)[:, None])
     assert idx[0, 0] == 1 and idx[1, 0] == 0
     assert set(idx[2, :2]) == {3, 4} and set(idx[3, :2]) == {2, 4} and set(idx[4, :2]) == {2, 3}
+
+
+def test_more_duplicates_than_k_still_exclude_the_point_itself():
+    # Six coincident points and k = 3: the point itself ties with five others at distance 0 and
+    # may fall out of the k + 1 candidates; its neighbours must still be three of the other five.
+    rng = np.random.default_rng(19)
+    points = rng.normal(size=(2, 15, 3)).astype("float32") * 10
+    points[:, 1:6] = points[:, :1]
+    idx = keras.ops.convert_to_numpy(knn_indices(points, 3))
+    for b in range(2):
+        for i in range(6):
+            assert i not in idx[b, i] and set(idx[b, i]) <= set(range(6)) - {i}, (b, i, idx[b, i])
+            assert len(set(idx[b, i])) == 3
+
+
+def test_gather_neighbours_equals_numpy_indexing():
+    rng = np.random.default_rng(20)
+    table = rng.normal(size=(3, 9, 4)).astype("float32")
+    idx = rng.integers(0, 9, size=(3, 9, 5)).astype("int32")
+    out = keras.ops.convert_to_numpy(gather_neighbours(table, idx))
+    np.testing.assert_array_equal(out, table[np.arange(3)[:, None, None], idx])
 
 
 # --- symmetries ---------------------------------------------------------------------------------
@@ -138,6 +159,90 @@ def test_aggregation_equals_numpy_reference(aggregation):
     np.testing.assert_allclose(out, ref, atol=ATOL)
 
 
+# --- factorised first Dense ----------------------------------------------------------------------
+def _dense_bn_kernel(width):
+    layers = []
+    for _ in range(3):  # the book's kernel design: three Dense + BatchNormalization
+        layers += [keras.layers.Dense(width, activation="relu"), keras.layers.BatchNormalization()]
+    return keras.Sequential(layers)
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "max", "sum"])
+@pytest.mark.parametrize(
+    "make_kernel",
+    [lambda: keras.layers.Dense(6, activation="tanh"), lambda: keras.layers.Dense(5, use_bias=False),
+     lambda: _dense_bn_kernel(7)],
+    ids=["dense", "dense-no-bias", "dense-bn-sequential"],
+)
+@pytest.mark.parametrize("graph", ["fixed", "dynamic"])
+def test_factorised_path_equals_explicit_edge_tensor(aggregation, make_kernel, graph):
+    # (W1 - W2) x_i + b + W2 x_j must equal W [x_i, x_j - x_i] + b for every edge, so the layer's
+    # output and its gradients must not depend on the path, with BatchNormalization in training
+    # mode too (its batch statistics are over the same edges). Tolerance: float32 rounding of
+    # sums taken in another order, amplified by BN's division by the batch standard deviation.
+    keras.utils.set_random_seed(21)
+    points, feats = _cloud(22), _cloud(23, channels=4)
+    args = [points, feats] if graph == "fixed" else feats
+    layer = EdgeConv(make_kernel(), k=5, aggregation=aggregation)
+    layer(args)  # build
+    weights = layer.get_weights()  # BN's moving statistics change in training mode: restore them
+    results = {}
+    for factorize in (True, False):
+        layer.factorize = factorize
+        for training in (False, True):
+            layer.set_weights(weights)
+            with tf.GradientTape() as tape:
+                out = layer(args, training=training)
+                loss = keras.ops.sum(keras.ops.square(out))
+            grads = tape.gradient(loss, layer.trainable_weights)
+            results[factorize, training] = (keras.ops.convert_to_numpy(out),
+                                            [keras.ops.convert_to_numpy(g) for g in grads])
+    assert layer._leading_dense() is not None  # the kernel qualifies, so the True runs were factorised
+    for training in (False, True):
+        (out_f, grads_f), (out_e, grads_e) = results[True, training], results[False, training]
+        np.testing.assert_allclose(out_f, out_e, rtol=1e-4, atol=1e-4)
+        if aggregation == "max":
+            # Two edges whose messages tie exactly (it happens here) make the gradient of max
+            # depend on the rounding of each path; the aggregation code is shared by both paths,
+            # so mean and sum test the factorised backward pass.
+            continue
+        for g_f, g_e in zip(grads_f, grads_e):
+            np.testing.assert_allclose(g_f, g_e, rtol=1e-3, atol=1e-3 * max(1.0, np.abs(g_e).max()))
+
+
+def test_kernels_without_a_leading_dense_use_the_explicit_path():
+    keras.utils.set_random_seed(24)
+    inputs = keras.Input((None, None, 8))
+    functional = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    starts_with_bn = keras.Sequential([keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+    for kernel in (functional, starts_with_bn, keras.layers.Dense(3)):
+        layer = EdgeConv(kernel, k=3, factorize=kernel is not functional)
+        out = layer(_cloud(25, channels=4))
+        assert tuple(out.shape) == (3, 40, 3)
+    assert EdgeConv(functional, k=3)._leading_dense() is None
+    assert EdgeConv(starts_with_bn, k=3)._leading_dense() is None
+    assert EdgeConv(keras.layers.Dense(3), k=3, factorize=False).get_config()["factorize"] is False
+
+
+def test_book_sized_model_trains_with_factorised_kernels():
+    # Three EdgeConv layers with Dense+BN kernels of widths 8, 16, 32 as in the book's exercise
+    # 10.1, at a small size: one training step runs and changes the loss.
+    keras.utils.set_random_seed(26)
+    points_in, feats_in = keras.Input((30, 3)), keras.Input((30, 4))
+    x = EdgeConv(_dense_bn_kernel(8), k=4)([points_in, feats_in])
+    x = EdgeConv(_dense_bn_kernel(16), k=4)(x)
+    x = EdgeConv(_dense_bn_kernel(32), k=4)(x)
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling1D()(x))
+    model = keras.Model([points_in, feats_in], out)
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    data = [_cloud(27, batch=8, n_points=30), _cloud(28, batch=8, n_points=30, channels=4)]
+    labels = np.arange(8) % 2
+    first = model.train_on_batch(data, labels)
+    for _ in range(5):
+        last = model.train_on_batch(data, labels)
+    assert np.isfinite(first) and last < first
+
+
 # --- saving and training ------------------------------------------------------------------------
 def _dense_kernel():
     return keras.layers.Dense(6, activation="relu")
@@ -166,7 +271,10 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path, make_kernel):
     # but allow float32 ulp-level differences from a different graph trace.
     np.testing.assert_allclose(loaded.predict([points, feats], verbose=0), expected, rtol=0, atol=1e-6)
     config = loaded.get_layer(model.layers[2].name).get_config()
-    assert config["k"] == 4 and config["aggregation"] == "max"
+    assert config["k"] == 4 and config["aggregation"] == "max" and config["factorize"] is True
+    # A config saved before the ``factorize`` option existed still loads (default True).
+    del config["factorize"]
+    assert EdgeConv.from_config(config).factorize is True
 
 
 def test_gradients_reach_every_kernel_weight():

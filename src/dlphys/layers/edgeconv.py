@@ -27,13 +27,31 @@ Two ways to build the graph:
   :math:`(\eta, \phi)` or :math:`(x, y, z)` positions of detector hits, in their own units) and the
   convolution acts on ``features``. Such a graph is invariant under translations of ``points``.
 
-The nearest neighbours come from the matrix of squared distances
+The nearest neighbours come from the squared distances
 :math:`d_{ij} = |x_i|^2 - 2\,x_i\cdot x_j + |x_j|^2`, computed after subtracting the centroid of
 every cloud (the distances are translation invariant; centring keeps the float32 cancellation
-small). The diagonal is set to :math:`+\infty`, so a point never picks itself, not even when
-duplicate points exist, and ``keras.ops.top_k`` on :math:`-d` gives the :math:`k` closest.
+small). Within row :math:`i` the term :math:`|x_i|^2` is a constant, so the score
+:math:`s_{ij} = 2\,x_i\cdot x_j - |x_j|^2 = |x_i|^2 - d_{ij}` ranks the points exactly as
+:math:`-d_{ij}` does, with one matrix product and one broadcast subtraction over the
+:math:`(B, P, P)` matrix. The point itself has the largest score (:math:`d_{ii} = 0`), so
+``keras.ops.top_k`` takes the :math:`k + 1` best and the point itself is removed from that list
+(when more than :math:`k` duplicates tie with it and it fell out, the last one is dropped), so a
+point never picks itself, not even when duplicate points exist.
+
+**Factorised first layer.** When the kernel is a ``Dense`` layer, or a ``Sequential`` that starts
+with one (the usual design), its first affine map is split over the two halves of the edge,
+:math:`W\,[x_i, x_j - x_i] + b = (W_1 - W_2)\,x_i + b + W_2\,x_j`, and applied to the
+:math:`P` points *before* the neighbour gather: the gather picks rows of :math:`W_2 x`, and
+the :math:`(B, P, k, 2C)` edge tensor is never built (:math:`k` times fewer multiply-adds in the
+first layer, one large tensor fewer in memory). The rest of the kernel (activation, further
+layers) then acts on the :math:`(B, P, k, F)` edges as before. The result equals the explicit
+edge computation up to float rounding (tested); ``factorize=False`` forces the explicit path.
+The neighbour gather is one flat ``take`` on the :math:`(B \cdot P, F)` table.
+
 Memory is :math:`\mathcal{O}(B P^2)` for the distances and :math:`\mathcal{O}(B P k F)` for the
-edges.
+edges. On a CPU, compiling the model with XLA (``model.compile(..., jit_compile=True)``) fuses
+the element-wise operations on these tensors and is recommended (``benchmarks/bench_edgeconv.py``
+measures the book's model both ways).
 
 References:
     Y. Wang, Y. Sun, Z. Liu, S. E. Sarma, M. M. Bronstein, J. M. Solomon, "Dynamic Graph CNN for
@@ -51,7 +69,7 @@ import numbers
 import keras
 from keras import ops
 
-__all__ = ["EdgeConv", "knn_indices", "AGGREGATIONS"]
+__all__ = ["EdgeConv", "knn_indices", "gather_neighbours", "AGGREGATIONS"]
 
 AGGREGATIONS = ("mean", "max", "sum")
 
@@ -76,14 +94,31 @@ def knn_indices(points, k: int):
         raise ValueError(f"k={k} must be smaller than the number of points P={n_points} (1 <= k < P).")
     centred = points - ops.mean(points, axis=1, keepdims=True)
     sq_norm = ops.sum(ops.square(centred), axis=-1)  # (B, P)
-    inner = ops.matmul(centred, ops.transpose(centred, (0, 2, 1)))  # (B, P, P)
-    # -d_ij directly (top_k picks the largest), self set to -inf so it is never among the k.
-    neg_dist2 = 2.0 * inner - ops.expand_dims(sq_norm, 2) - ops.expand_dims(sq_norm, 1)
-    index = ops.arange(ops.shape(points)[1])
-    is_self = ops.expand_dims(ops.equal(ops.expand_dims(index, 1), ops.expand_dims(index, 0)), 0)
-    neg_dist2 = ops.where(is_self, ops.cast(-float("inf"), neg_dist2.dtype), neg_dist2)
-    _, idx = ops.top_k(neg_dist2, k)
-    return ops.cast(idx, "int32")
+    # s_ij = 2 x_i.x_j - |x_j|^2 = |x_i|^2 - d_ij: ranks row i like -d_ij (top_k picks the largest).
+    score = ops.matmul(centred + centred, ops.transpose(centred, (0, 2, 1))) - ops.expand_dims(sq_norm, 1)
+    _, candidates = ops.top_k(score, k + 1)  # the point itself (s_ii = max of the row) is among them
+    candidates = ops.cast(candidates, "int32")
+    index = ops.reshape(ops.arange(ops.shape(points)[1], dtype="int32"), (1, -1, 1))
+    is_self = ops.equal(candidates, index)  # (B, P, k + 1), at most one True per row
+    # Column of the point itself; k (drop the last candidate) if more than k duplicates pushed it out.
+    self_column = ops.where(ops.any(is_self, axis=-1), ops.argmax(ops.cast(is_self, "int32"), axis=-1), k)
+    column = ops.arange(k, dtype="int32")
+    column = column + ops.cast(column >= ops.expand_dims(ops.cast(self_column, "int32"), -1), "int32")
+    return ops.take_along_axis(candidates, column, axis=-1)
+
+
+def gather_neighbours(table, idx):
+    """Rows ``table[b, idx[b, i, j]]``: (batch, P, C) and (batch, P, k) int -> (batch, P, k, C).
+
+    One flat ``take`` on the (batch·P, C) table with the cloud offsets ``b·P`` added to the
+    indices (cheaper than a batched gather, and its gradient is one scatter-add).
+    """
+    n_points = ops.shape(table)[1]
+    n_channels = table.shape[-1]
+    k = idx.shape[-1]
+    offsets = ops.reshape(ops.arange(ops.shape(table)[0], dtype="int32") * n_points, (-1, 1, 1))
+    flat = ops.take(ops.reshape(table, (-1, n_channels)), ops.reshape(idx + offsets, (-1,)), axis=0)
+    return ops.reshape(flat, (-1, n_points, k, n_channels))
 
 
 def _check_k(k) -> int:
@@ -97,12 +132,17 @@ class EdgeConv(keras.layers.Layer):
     """Edge convolution on a k-nearest-neighbour graph (Wang et al. 2019).
 
     Args:
-        kernel: a Keras layer or model mapping the last axis ``2 * Cf -> F``; it is applied to the
-            edge tensor ``concat(x_i, x_j - x_i)`` of shape (batch, P, k, 2·Cf) in one call, so a
-            ``Dense`` layer or a ``Sequential`` of ``Dense`` layers is the usual choice.
+        kernel: a Keras layer or model mapping the last axis ``2 * Cf -> F``; it acts on the
+            edge tensor ``concat(x_i, x_j - x_i)`` of shape (batch, P, k, 2·Cf), so a ``Dense``
+            layer or a ``Sequential`` of ``Dense`` (and e.g. ``BatchNormalization``) layers is the
+            usual choice. A leading ``Dense`` is applied before the gather (``factorize``).
         k: number of nearest neighbours per point, ``1 <= k < P``.
         aggregation: how the ``k`` edges of a point are combined: ``"mean"``, ``"max"`` or
             ``"sum"``.
+        factorize: if the kernel is a ``Dense`` or a ``Sequential`` starting with a ``Dense``,
+            apply that first ``Dense`` to the points before the neighbour gather (same result,
+            faster, less memory; see the module docstring). ``False`` always builds the edge
+            tensor explicitly.
         **kwargs: standard layer arguments (``name``, ``dtype``, ...).
 
     Input shape:
@@ -125,7 +165,7 @@ class EdgeConv(keras.layers.Layer):
         (2, 10, 5)
     """
 
-    def __init__(self, kernel, k: int, aggregation: str = "mean", **kwargs):
+    def __init__(self, kernel, k: int, aggregation: str = "mean", factorize: bool = True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(kernel, keras.layers.Layer):
             raise ValueError(
@@ -137,6 +177,7 @@ class EdgeConv(keras.layers.Layer):
         self.kernel = kernel
         self.k = _check_k(k)
         self.aggregation = aggregation
+        self.factorize = bool(factorize)
 
     # -- shapes ----------------------------------------------------------------------------------
     @staticmethod
@@ -181,7 +222,7 @@ class EdgeConv(keras.layers.Layer):
         return (features_shape[0], features_shape[1], edge_out[-1])
 
     # -- forward ---------------------------------------------------------------------------------
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != 2:
                 raise ValueError(f"EdgeConv takes one tensor or a list [points, features]; received {len(inputs)}.")
@@ -189,20 +230,48 @@ class EdgeConv(keras.layers.Layer):
         else:
             points = features = inputs
         idx = knn_indices(points, self.k)  # (B, P, k)
-        n_points = ops.shape(features)[1]
-        n_channels = features.shape[-1]
-        flat_idx = ops.reshape(idx, (-1, n_points * self.k, 1))  # broadcast over channels
-        neighbours = ops.take_along_axis(features, flat_idx, axis=1)
-        neighbours = ops.reshape(neighbours, (-1, n_points, self.k, n_channels))  # x_j, (B, P, k, Cf)
-        centre = ops.expand_dims(features, 2)  # x_i, (B, P, 1, Cf)
-        centre = ops.broadcast_to(centre, ops.shape(neighbours))
-        edges = ops.concatenate([centre, neighbours - centre], axis=-1)  # (B, P, k, 2 Cf)
-        messages = self.kernel(edges)
+        split = self._leading_dense() if self.factorize else None
+        if split is None:
+            neighbours = gather_neighbours(features, idx)  # x_j, (B, P, k, Cf)
+            centre = ops.broadcast_to(ops.expand_dims(features, 2), ops.shape(neighbours))  # x_i
+            edges = ops.concatenate([centre, neighbours - centre], axis=-1)  # (B, P, k, 2 Cf)
+            messages = self.kernel(edges, training=training)
+        else:
+            dense, rest = split
+            n_channels = features.shape[-1]
+            w = dense.kernel  # (2 Cf, F): rows [0, Cf) act on x_i, rows [Cf, 2 Cf) on x_j - x_i
+            w_centre, w_diff = w[:n_channels], w[n_channels:]
+            # W [x_i, x_j - x_i] + b = ((W1 - W2) x_i + b) + W2 x_j, both halves in one product.
+            both = ops.matmul(features, ops.concatenate([w_centre - w_diff, w_diff], axis=1))  # (B, P, 2F)
+            width = w.shape[-1]
+            centre, table = both[..., :width], both[..., width:]
+            if dense.use_bias:
+                centre = centre + dense.bias
+            messages = ops.expand_dims(centre, 2) + gather_neighbours(table, idx)  # (B, P, k, F)
+            if dense.activation is not None:
+                messages = dense.activation(messages)
+            for layer in rest:
+                messages = layer(messages, training=training)
         if self.aggregation == "mean":
             return ops.mean(messages, axis=2)
         if self.aggregation == "max":
             return ops.max(messages, axis=2)
         return ops.sum(messages, axis=2)
+
+    def _leading_dense(self):
+        """(first Dense, remaining layers) when the kernel starts with a plain Dense, else None."""
+        kernel = self.kernel
+        if isinstance(kernel, keras.Sequential):
+            layers = list(kernel.layers)
+            first, rest = (layers[0], layers[1:]) if layers else (None, [])
+        else:
+            first, rest = kernel, []
+        plain = (
+            type(first) is keras.layers.Dense
+            and getattr(first.dtype_policy, "quantization_mode", None) is None
+            and len(first.kernel.shape) == 2
+        )
+        return (first, rest) if plain else None
 
     # -- serialisation ---------------------------------------------------------------------------
     def get_config(self):
@@ -212,6 +281,7 @@ class EdgeConv(keras.layers.Layer):
                 "kernel": keras.saving.serialize_keras_object(self.kernel),
                 "k": self.k,
                 "aggregation": self.aggregation,
+                "factorize": self.factorize,
             }
         )
         return config
