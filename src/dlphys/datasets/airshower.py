@@ -329,8 +329,8 @@ def network_input(events: dict, layout: str = "offset", channels=("signal", "tim
                   time_unit: float = 1e-6) -> np.ndarray:
     """Station maps of a batch of events, prepared as network input (one channel per quantity).
 
-    * ``"signal"``: log10(1 + S / VEM). The logarithm compresses five decades of signal (3 VEM at
-      the edge of a footprint, 10⁴ VEM next to the core of a 10^20 eV shower) into 0.6 … 4; silent
+    * ``"signal"``: log10(1 + S / VEM). The logarithm compresses four decades of signal (3 VEM at
+      the edge of a footprint, ~3·10⁴ VEM next to the core of a 10^20 eV shower) into 0.6 … 5.5; silent
       stations (S = 0) give exactly 0, below every triggered station (≥ log10 4 = 0.60).
     * ``"time"``: arrival time after the **first triggered station** of the event, in units of
       ``time_unit`` [s] (default µs). The absolute time (t = 0 when the core reaches the ground)

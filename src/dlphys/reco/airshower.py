@@ -237,7 +237,7 @@ def fit_ldf(signal, positions=None, axis=None, triggered=None, core0=None, thres
     ok = np.zeros(n, dtype=bool)
     events = range(n)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         events = tqdm(events, desc="LDF fits", unit="event")
     bounds = [(-20.0, 20.0), (-20.0, 20.0), (math.log(1e-3), math.log(1e7))]
