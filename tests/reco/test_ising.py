@@ -47,6 +47,21 @@ def test_magnetization_cut_is_optimal_on_overlapping_data():
     assert 0.4 <= cut <= 0.6  # the overlap region of the two uniform distributions
 
 
+def test_magnetization_cut_accepts_a_trailing_channel_axis_of_size_one():
+    m = np.array([0.02, 0.1, 0.3, 0.6, 0.9, 1.0])
+    spins = _lattices_with_magnetization(m)
+    labels = (m > 0.45).astype(int)
+    with_channel = spins.astype("float32")[..., np.newaxis]  # (N, L, L, 1), the layout of a Conv2D input
+    cut = R.fit_magnetization_cut(spins, labels)
+    # the channel axis carries no information: the same cut and the same labels, exactly
+    assert R.fit_magnetization_cut(with_channel, labels) == cut
+    assert R.magnetization_cut_predict(with_channel, cut).tolist() == R.magnetization_cut_predict(spins, cut).tolist()
+    # a single lattice (L, L, 1) too; a lattice that is not square stays an error
+    assert R.magnetization_cut_predict(with_channel[-1], cut).tolist() == [1]
+    with pytest.raises(ValueError, match="shape"):
+        R.magnetization_cut_predict(np.ones((2, 10, 10, 3)), cut)
+
+
 def test_magnetization_cut_on_simulated_configurations_is_a_good_classifier():
     spins, T = ising.simulate([1.5, 2.0, 2.75, 3.5], 30, size=16, seed=5, progress=False)
     labels = R.phase_labels(T)

@@ -8,7 +8,8 @@ Shared by the phase-classification exercises (7.1 fully connected, 8.1 convoluti
 * :func:`fit_magnetization_cut` / :func:`magnetization_cut_predict` — the classical baseline: call a
   configuration ordered when its magnetisation per spin |m| = |Σ s_i| / L² exceeds a cut, the cut
   chosen to maximise the accuracy on the *training* set. |m| is the order parameter of the model:
-  close to Onsager–Yang's m₀(T) below Tc, of order 1/L above.
+  close to Onsager–Yang's m₀(T) below Tc, of order 1/L above. Both take spins (N, L, L) as
+  ``ising.simulate`` returns them, or (N, L, L, 1) with the channel axis of a Keras ``Conv2D`` input.
 * :func:`per_temperature` — mean and standard error of any per-configuration value at each
   temperature, e.g. a network's output P(ordered) averaged at fixed T, or the accuracy.
 * :func:`crossing_temperature` — the temperature where such a mean falls through 1/2, linearly
@@ -32,14 +33,24 @@ def phase_labels(T, tc: float = TC) -> np.ndarray:
     return (np.asarray(T, dtype=float) < tc).astype(np.int64)
 
 
+def _without_channel_axis(spins) -> np.ndarray:
+    """``spins`` (..., L, L) unchanged; (..., L, L, 1), a lattice with one channel, without that axis."""
+    s = np.asarray(spins)
+    if s.ndim >= 3 and s.shape[-1] == 1 and s.shape[-3] == s.shape[-2] > 1:
+        return s[..., 0]
+    return s
+
+
 def fit_magnetization_cut(spins, labels) -> float:
     """The cut on |m| that classifies ``spins`` (N, L, L) best against ``labels`` (N,) of 0/1.
+
+    ``spins`` may also carry a trailing channel axis of size 1, (N, L, L, 1), as a CNN input does.
 
     A configuration counts as ordered (1) when |m| > cut. Every cut between two neighbouring
     sorted |m| values is tried; the best one (highest accuracy, the lowest such cut on a tie) is
     returned as the midpoint of its two neighbours, so it is a value of |m| in [0, 1].
     """
-    m = magnetization(spins, absolute=True)
+    m = magnetization(_without_channel_axis(spins), absolute=True)
     y = np.asarray(labels).astype(bool).ravel()
     if m.shape != y.shape:
         raise ValueError(f"need one label per configuration: spins give {m.shape[0]}, labels {y.shape[0]}")
@@ -59,8 +70,9 @@ def fit_magnetization_cut(spins, labels) -> float:
 
 
 def magnetization_cut_predict(spins, cut: float) -> np.ndarray:
-    """Labels (N,) int of ``spins`` (N, L, L) by the cut: 1 (ordered) where |m| > ``cut``."""
-    return (np.atleast_1d(magnetization(spins, absolute=True)) > cut).astype(np.int64)
+    """Labels (N,) int of ``spins`` (N, L, L) or (N, L, L, 1) by the cut: 1 (ordered) where |m| > ``cut``."""
+    m = magnetization(_without_channel_axis(spins), absolute=True)
+    return (np.atleast_1d(m) > cut).astype(np.int64)
 
 
 def per_temperature(T, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
