@@ -50,8 +50,9 @@ The neighbour gather is one flat ``take`` on the :math:`(B \cdot P, F)` table.
 
 Memory is :math:`\mathcal{O}(B P^2)` for the distances and :math:`\mathcal{O}(B P k F)` for the
 edges. On a CPU, compiling the model with XLA (``model.compile(..., jit_compile=True)``) fuses
-the element-wise operations on these tensors and is recommended (``benchmarks/bench_edgeconv.py``
-measures the book's model both ways).
+the element-wise operations on these tensors and saves more time (``benchmarks/bench_edgeconv.py``
+measures the book's model both ways); Keras ignores the request, with a warning, when TensorFlow's
+op determinism is on, as after ``dlphys.seed_everything``.
 
 References:
     Y. Wang, Y. Sun, Z. Liu, S. E. Sarma, M. M. Bronstein, J. M. Solomon, "Dynamic Graph CNN for
