@@ -11,10 +11,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("DLPHYS_FAST", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
+import matplotlib  # noqa: E402
 import pytest  # noqa: E402
+
+# Unit tests draw off-screen. Not through MPLBACKEND: the notebook kernels inherit the environment, and
+# there the inline backend must render every figure, so that a plot that fails to draw fails the test.
+matplotlib.use("Agg")
 
 
 @pytest.fixture
