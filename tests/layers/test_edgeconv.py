@@ -320,3 +320,59 @@ def test_kernel_that_is_not_a_layer_raises():
 def test_docstring_examples_run():
     result = doctest.testmod(edgeconv, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
+
+
+# --- geometry of the edge -------------------------------------------------------------------------
+@pytest.mark.parametrize("geometry", ["offset", "distance"])
+@pytest.mark.parametrize("factorize", [True, False])
+def test_geometry_appends_offset_or_distance_to_every_edge(geometry, factorize):
+    # Reference in NumPy: mean over the neighbours of tanh(W [f_i, f_j - f_i, g_ij] + b) with
+    # g_ij = p_j - p_i or |p_j - p_i|, the neighbours from the brute-force kNN of the points.
+    keras.utils.set_random_seed(31)
+    k = 4
+    points, feats = _cloud(32), _cloud(33, channels=2)
+    assert _min_neighbour_gap(points, k) > 1e-4  # a unique neighbour order
+    layer = EdgeConv(keras.layers.Dense(5, activation="tanh"), k=k, geometry=geometry, factorize=factorize)
+    out = keras.ops.convert_to_numpy(layer([points, feats]))
+    w, b = (keras.ops.convert_to_numpy(v) for v in layer.kernel.weights)
+    assert w.shape == (2 * 2 + (3 if geometry == "offset" else 1), 5)
+    idx = _numpy_knn(points, k)
+    rows = np.arange(points.shape[0])[:, None, None]
+    offset = points[rows, idx] - points[:, :, None]
+    g = offset if geometry == "offset" else np.linalg.norm(offset, axis=-1, keepdims=True)
+    centre = np.broadcast_to(feats[:, :, None], feats[rows, idx].shape)
+    edges = np.concatenate([centre, feats[rows, idx] - centre, g], axis=-1)
+    np.testing.assert_allclose(out, np.tanh(edges @ w + b).mean(axis=2), atol=ATOL)
+
+
+def test_distance_geometry_is_invariant_under_rotations_and_translations_of_the_points():
+    keras.utils.set_random_seed(34)
+    k = 5
+    points, feats = _cloud(35), _cloud(36, channels=2)
+    assert _min_neighbour_gap(points, k) > 1e-4
+    rotation, _ = np.linalg.qr(np.random.default_rng(37).normal(size=(3, 3)))
+    moved = (points @ rotation.T + np.array([3.0, -1.5, 0.5])).astype("float32")
+    for geometry in ("distance", "offset"):
+        layer = EdgeConv(_dense_bn_kernel(6), k=k, geometry=geometry)
+        out = keras.ops.convert_to_numpy(layer([points, feats]))
+        out_moved = keras.ops.convert_to_numpy(layer([moved, feats]))
+        if geometry == "distance":  # the kernel sees f_i, f_j - f_i and |p_j - p_i|: all invariant
+            np.testing.assert_allclose(out_moved, out, atol=1e-4)
+        else:  # the offsets p_j - p_i turn with the points: the output must change
+            assert np.abs(out_moved - out).max() > 1e-3
+
+
+def test_geometry_survives_save_and_load_and_unknown_geometry_raises(tmp_path):
+    keras.utils.set_random_seed(38)
+    points_in, feats_in = keras.Input((20, 3)), keras.Input((20, 2))
+    x = EdgeConv(_dense_bn_kernel(4), k=3, geometry="distance")([points_in, feats_in])
+    model = keras.Model([points_in, feats_in], x)
+    data = [_cloud(39, n_points=20), _cloud(40, n_points=20, channels=2)]
+    path = tmp_path / "geometry.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.layers[-1].geometry == "distance"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(data)), keras.ops.convert_to_numpy(model(data)),
+                               atol=ATOL)
+    with pytest.raises(ValueError, match=r"geometry must be one of"):
+        EdgeConv(keras.layers.Dense(3), k=2, geometry="angle")

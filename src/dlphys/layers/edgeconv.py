@@ -27,6 +27,16 @@ Two ways to build the graph:
   :math:`(\eta, \phi)` or :math:`(x, y, z)` positions of detector hits, in their own units) and the
   convolution acts on ``features``. Such a graph is invariant under translations of ``points``.
 
+**Geometry of the edge** (``geometry``, for ``[points, features]`` input). With fixed coordinates the
+kernel sees only the features, :math:`[f_i, f_j - f_i]`. ``geometry="offset"`` appends the offset
+of the neighbour, :math:`p_j - p_i`, and ``geometry="distance"`` its distance
+:math:`|p_j - p_i|` (one channel), both in the units of ``points``. Where the absolute position of a
+point carries no information (a sky map, a detector without preferred place), pass the position as
+``points`` only and the kernel gets translation (``"offset"``) or also rotation (``"distance"``)
+invariant edges, without the absolute coordinates, whose size would swamp the small offsets
+between neighbours. Scale ``points`` so that a typical neighbour distance is of order one: the
+graph does not change under a common scale factor.
+
 The nearest neighbours come from the squared distances
 :math:`d_{ij} = |x_i|^2 - 2\,x_i\cdot x_j + |x_j|^2`, computed after subtracting the centroid of
 every cloud (the distances are translation invariant; centring keeps the float32 cancellation
@@ -73,6 +83,7 @@ from keras import ops
 __all__ = ["EdgeConv", "knn_indices", "gather_neighbours", "AGGREGATIONS"]
 
 AGGREGATIONS = ("mean", "max", "sum")
+GEOMETRIES = (None, "offset", "distance")
 
 
 def knn_indices(points, k: int):
@@ -140,6 +151,11 @@ class EdgeConv(keras.layers.Layer):
         k: number of nearest neighbours per point, ``1 <= k < P``.
         aggregation: how the ``k`` edges of a point are combined: ``"mean"``, ``"max"`` or
             ``"sum"``.
+        geometry: ``None`` (default), ``"offset"`` or ``"distance"``: append to every edge the
+            offset ``p_j - p_i`` (Cp channels) or the Euclidean distance ``|p_j - p_i|`` (one
+            channel) of the two points, so that the kernel sees ``concat(f_i, f_j - f_i, g_ij)``
+            (see the module docstring). Meant for ``[points, features]`` input; with one input
+            tensor the points are the features.
         factorize: if the kernel is a ``Dense`` or a ``Sequential`` starting with a ``Dense``,
             apply that first ``Dense`` to the points before the neighbour gather (same result,
             faster, less memory; see the module docstring). ``False`` always builds the edge
@@ -166,7 +182,8 @@ class EdgeConv(keras.layers.Layer):
         (2, 10, 5)
     """
 
-    def __init__(self, kernel, k: int, aggregation: str = "mean", factorize: bool = True, **kwargs):
+    def __init__(self, kernel, k: int, aggregation: str = "mean", factorize: bool = True, geometry=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(kernel, keras.layers.Layer):
             raise ValueError(
@@ -175,7 +192,10 @@ class EdgeConv(keras.layers.Layer):
             )
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}; received aggregation={aggregation!r}.")
+        if geometry not in GEOMETRIES:
+            raise ValueError(f"geometry must be one of {GEOMETRIES}; received geometry={geometry!r}.")
         self.kernel = kernel
+        self.geometry = geometry
         self.k = _check_k(k)
         self.aggregation = aggregation
         self.factorize = bool(factorize)
@@ -203,9 +223,19 @@ class EdgeConv(keras.layers.Layer):
             )
         return points_shape, features_shape
 
-    def _edge_shape(self, features_shape):
+    def _geometry_channels(self, points_shape):
+        if self.geometry is None:
+            return 0
+        if self.geometry == "distance":
+            return 1
+        if points_shape[2] is None:
+            raise ValueError(f"the point axis must be known for geometry='offset'; received {points_shape}.")
+        return points_shape[2]
+
+    def _edge_shape(self, points_shape, features_shape):
         channels = features_shape[2]
-        return (features_shape[0], features_shape[1], self.k, None if channels is None else 2 * channels)
+        extra = self._geometry_channels(points_shape)
+        return (features_shape[0], features_shape[1], self.k, None if channels is None else 2 * channels + extra)
 
     def build(self, input_shape):
         points_shape, features_shape = self._split_shapes(input_shape)
@@ -215,11 +245,11 @@ class EdgeConv(keras.layers.Layer):
         if features_shape[2] is None:
             raise ValueError(f"the feature axis must be known when building EdgeConv; received {features_shape}.")
         if not self.kernel.built:
-            self.kernel.build(self._edge_shape(features_shape))
+            self.kernel.build(self._edge_shape(points_shape, features_shape))
 
     def compute_output_shape(self, input_shape):
-        _, features_shape = self._split_shapes(input_shape)
-        edge_out = self.kernel.compute_output_shape(self._edge_shape(features_shape))
+        points_shape, features_shape = self._split_shapes(input_shape)
+        edge_out = self.kernel.compute_output_shape(self._edge_shape(points_shape, features_shape))
         return (features_shape[0], features_shape[1], edge_out[-1])
 
     # -- forward ---------------------------------------------------------------------------------
@@ -231,17 +261,25 @@ class EdgeConv(keras.layers.Layer):
         else:
             points = features = inputs
         idx = knn_indices(points, self.k)  # (B, P, k)
+        geometry = None
+        if self.geometry is not None:
+            offset = gather_neighbours(points, idx) - ops.expand_dims(points, 2)  # p_j - p_i, (B, P, k, Cp)
+            if self.geometry == "distance":
+                geometry = ops.sqrt(ops.sum(ops.square(offset), axis=-1, keepdims=True))
+            else:
+                geometry = offset
         split = self._leading_dense() if self.factorize else None
         if split is None:
             neighbours = gather_neighbours(features, idx)  # x_j, (B, P, k, Cf)
             centre = ops.broadcast_to(ops.expand_dims(features, 2), ops.shape(neighbours))  # x_i
-            edges = ops.concatenate([centre, neighbours - centre], axis=-1)  # (B, P, k, 2 Cf)
+            parts = [centre, neighbours - centre] + ([] if geometry is None else [geometry])
+            edges = ops.concatenate(parts, axis=-1)  # (B, P, k, 2 Cf [+ G])
             messages = self.kernel(edges, training=training)
         else:
             dense, rest = split
             n_channels = features.shape[-1]
             w = dense.kernel  # (2 Cf, F): rows [0, Cf) act on x_i, rows [Cf, 2 Cf) on x_j - x_i
-            w_centre, w_diff = w[:n_channels], w[n_channels:]
+            w_centre, w_diff = w[:n_channels], w[n_channels:2 * n_channels]
             # W [x_i, x_j - x_i] + b = ((W1 - W2) x_i + b) + W2 x_j, both halves in one product.
             both = ops.matmul(features, ops.concatenate([w_centre - w_diff, w_diff], axis=1))  # (B, P, 2F)
             width = w.shape[-1]
@@ -249,6 +287,8 @@ class EdgeConv(keras.layers.Layer):
             if dense.use_bias:
                 centre = centre + dense.bias
             messages = ops.expand_dims(centre, 2) + gather_neighbours(table, idx)  # (B, P, k, F)
+            if geometry is not None:  # rows [2 Cf, 2 Cf + G) act on the geometry of the edge
+                messages = messages + ops.matmul(geometry, w[2 * n_channels:])
             if dense.activation is not None:
                 messages = dense.activation(messages)
             for layer in rest:
@@ -283,6 +323,7 @@ class EdgeConv(keras.layers.Layer):
                 "k": self.k,
                 "aggregation": self.aggregation,
                 "factorize": self.factorize,
+                "geometry": self.geometry,
             }
         )
         return config
