@@ -329,14 +329,11 @@ def network_input(events: dict, layout: str = "offset", channels=("signal", "tim
                   time_unit: float = 1e-6) -> np.ndarray:
     """Station maps of a batch of events, prepared as network input (one channel per quantity).
 
-    * ``"signal"``: log10(1 + S / VEM). The logarithm compresses four decades of signal (3 VEM at
-      the edge of a footprint, ~3·10⁴ VEM next to the core of a 10^20 eV shower) into 0.6 … 5.5; silent
-      stations (S = 0) give exactly 0, below every triggered station (≥ log10 4 = 0.60).
-    * ``"time"``: arrival time after the **first triggered station** of the event, in units of
-      ``time_unit`` [s] (default µs). The absolute time (t = 0 when the core reaches the ground)
-      is unknown in a real detector; differences carry the arrival direction. Silent stations give 0.
-    * ``"triggered"``: 1 for triggered stations, 0 for silent ones (tells a silent station from the
-      first triggered one, which also has time 0).
+    * ``"signal"``: log10(1 + S / VEM): 0.6 … 5.5 for triggered stations (3 VEM … ~3·10⁴ VEM),
+      0 for silent stations (S = 0).
+    * ``"time"``: arrival time after the **first triggered station** of the event (which gets 0), in
+      units of ``time_unit`` [s] (default µs: 0 … ~40); silent stations give 0.
+    * ``"triggered"``: 1 for triggered stations, 0 for silent ones.
 
     Args:
         events: dict with ``signal``, ``time`` (n, 9, 9) and optionally ``triggered`` (default
