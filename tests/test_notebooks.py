@@ -41,9 +41,17 @@ def test_several_blocks_in_one_cell_are_all_replaced():
     assert out.count("raise NotImplementedError()") == 2 and "b = 2" in out and "a = 1" not in out
 
 
+def test_hidden_tests_never_reach_the_student_version():
+    src = ("# Grading: task 1 (2 points)\nassert model is not None\n### BEGIN HIDDEN TESTS\n"
+           "assert secret_check()\n### END HIDDEN TESTS\nprint('done')")
+    out = notebooks.student_version(_notebook(("code", src))).cells[0].source
+    assert out == "# Grading: task 1 (2 points)\nassert model is not None\nprint('done')"
+
+
 @pytest.mark.parametrize(
     "source, message",
     [
+        ("### BEGIN HIDDEN TESTS\nx = 1", "never closed"),
         ("### BEGIN SOLUTION\nx = 1", "never closed"),
         ("x = 1\n### END SOLUTION", "without a matching"),
         ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),

@@ -4,7 +4,8 @@
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (the nbgrader convention); in a markdown
 cell the same markers fence a model answer. The student version replaces every fenced block with
 the nbgrader stub (``# YOUR CODE HERE`` + ``raise NotImplementedError()`` in code, indented like
-the marker; ``YOUR ANSWER HERE`` in markdown), clears outputs and execution counts, keeps only
+the marker; ``YOUR ANSWER HERE`` in markdown), drops every ``### BEGIN HIDDEN TESTS`` ...
+``### END HIDDEN TESTS`` block of a grading cell (markers included), clears outputs and execution counts, keeps only
 the ``tags`` of cell metadata, sets the python3 kernelspec, and points Colab links at
 ``notebooks/`` instead of ``solutions/``.
 
@@ -25,6 +26,8 @@ import nbformat
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -34,11 +37,33 @@ class MarkerError(ValueError):
     """Unbalanced or nested solution markers."""
 
 
+def strip_hidden_tests(source: str, where: str) -> str:
+    """Drop every ``BEGIN HIDDEN TESTS``/``END HIDDEN TESTS`` block of ``source``, markers included."""
+    out: list[str] = []
+    inside_since: int | None = None
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker.startswith(BEGIN_HIDDEN):
+            if inside_since is not None:
+                raise MarkerError(f"{where}, line {number}: nested {BEGIN_HIDDEN!r} (block opened on line {inside_since})")
+            inside_since = number
+        elif marker.startswith(END_HIDDEN):
+            if inside_since is None:
+                raise MarkerError(f"{where}, line {number}: {END_HIDDEN!r} without a matching {BEGIN_HIDDEN!r}")
+            inside_since = None
+        elif inside_since is None:
+            out.append(line)
+    if inside_since is not None:
+        raise MarkerError(f"{where}, line {inside_since}: {BEGIN_HIDDEN!r} is never closed by {END_HIDDEN!r}")
+    return "\n".join(out)
+
+
 def strip_solutions(source: str, cell_type: str, where: str) -> str:
-    """Replace every ``BEGIN``/``END`` block of ``source`` by the student stub.
+    """Replace every ``BEGIN``/``END`` block of ``source`` by the student stub; drop hidden tests.
 
     ``where`` names notebook and cell in error messages.
     """
+    source = strip_hidden_tests(source, where)
     out: list[str] = []
     inside_since: int | None = None
     for number, line in enumerate(source.splitlines(), start=1):
