@@ -13,7 +13,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install lab run test notebooks check-notebooks data bench clean
+.PHONY: install lab run test notebooks check-notebooks data bench clean site
 
 install: $(STAMP)
 
@@ -55,6 +55,11 @@ check-notebooks: install
 
 data: install
 	$(PY) -m dlphys.datasets generate all
+
+# The course site in build/site (Sphinx + myst-nb): student versions; `make site EXECUTED=build` adds the
+# executed solutions of `make run`. Warnings are errors; every internal link is checked.
+site: install
+	$(PY) -m dlphys.site $(if $(EXECUTED),--solutions $(EXECUTED))
 
 bench: install
 	$(PY) benchmarks/run_all.py

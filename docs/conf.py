@@ -1,0 +1,31 @@
+"""Sphinx configuration of the course site (``make site``; staged by ``python -m dlphys.site``).
+
+The staged source mirrors the repository (``index.md``, ``notebooks/``, ``solutions/``) so that the theme's
+Colab button of a page opens the same file on GitHub. Nothing is executed here: the student versions have no
+outputs, the solutions come already executed from ``make run``.
+"""
+
+import os
+
+project = "dlphys — exercises for Deep Learning for Physics Research"
+author = "dlphys contributors"
+copyright = "dlphys contributors, MIT licence"
+
+extensions = ["myst_nb"]
+nb_execution_mode = "off"
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+
+REPOSITORY = os.environ.get("DLPHYS_SITE_REPOSITORY", "https://github.com/dlphys/dlphys")
+
+html_theme = "sphinx_book_theme"
+html_title = "dlphys"
+html_theme_options = {
+    "repository_url": REPOSITORY,
+    "repository_branch": "main",
+    "path_to_docs": "",
+    "use_repository_button": True,
+    "launch_buttons": {"colab_url": "https://colab.research.google.com"},
+    "show_toc_level": 2,
+}
