@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-__all__ = ["gaussian_frechet_distance", "frechet_distance"]
+__all__ = ["frechet_distance", "gaussian_frechet_distance"]
 
 
 def _moments(name: str, features) -> tuple[np.ndarray, np.ndarray]:
