@@ -1,24 +1,34 @@
-"""Make the student notebooks from the solutions: ``python -m dlphys.notebooks``.
+"""Make the student notebooks and the nbgrader course from the solutions: ``python -m dlphys.notebooks``.
 
 ``solutions/*.ipynb`` is the only copy anyone edits. Solution code sits between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (the nbgrader convention); in a markdown
-cell the same markers fence a model answer. The student version replaces every fenced block with
-the nbgrader stub (``# YOUR CODE HERE`` + ``raise NotImplementedError()`` in code, indented like
-the marker; ``YOUR ANSWER HERE`` in markdown), drops every ``### BEGIN HIDDEN TESTS`` ...
-``### END HIDDEN TESTS`` block of a grading cell (markers included), clears outputs and execution counts, keeps only
-the ``tags`` of cell metadata, sets the python3 kernelspec, and points Colab links at
-``notebooks/`` instead of ``solutions/``.
+cell the same markers fence a model answer. A code cell whose first line is
+``# Grading: task N (P points)`` is a grading cell; checks the student must not see sit between
+``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines inside it.
+
+Both outputs come from one implementation. :func:`course_source` gives every cell its nbgrader
+metadata: cells with solution code become autograded-answer cells, fenced markdown answers manually
+graded answer cells (:data:`MANUAL_POINTS` points each), grading cells test cells with their points and
+a ``grade_id`` such as ``task2_test1``, every other cell a locked read-only cell.
+:func:`student_version` then runs nbgrader's own ``ClearSolutions``, ``ClearHiddenTests`` and
+``ClearOutput`` preprocessors on it (the nbgrader stubs ``# YOUR CODE HERE`` + ``raise
+NotImplementedError()``, indented like the marker, and ``YOUR ANSWER HERE``), which is what ``nbgrader
+generate_assignment`` does to the course; the student copy keeps only the ``tags`` of cell metadata,
+gets the python3 kernelspec, and Colab links point at ``notebooks/`` instead of ``solutions/``.
 
 Usage::
 
     python -m dlphys.notebooks                      # solutions/ -> notebooks/
     python -m dlphys.notebooks --check              # exit 1 if notebooks/ is out of date
     python -m dlphys.notebooks SRC_DIR DEST_DIR
+    python -m dlphys.notebooks nbgrader OUT [--solutions DIR]   # nbgrader course directory (make course)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import re
 import sys
 from pathlib import Path
 
@@ -90,16 +100,68 @@ def strip_solutions(source: str, cell_type: str, where: str) -> str:
     return "\n".join(out)
 
 
-def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """Return the student copy of solution notebook ``nb`` (``nb`` is left unchanged)."""
-    student = nbformat.v4.new_notebook()
-    student.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+GRADING_CELL = re.compile(r"# Grading: task (?P<task>[0-9]+[a-z]?) \((?P<points>[0-9]+) points?\)")
+TASK_HEADING = re.compile(r"^##\s+\((?P<task>[0-9]+[a-z]?)\)", re.M)
+MANUAL_POINTS = 2
+"""Points of each fenced markdown answer (graded by hand in nbgrader's formgrader)."""
+
+
+def _task_label(heading: str) -> str:
+    """``## (2) Linear regression`` -> ``2``; ``## Discussion`` -> ``discussion``."""
+    match = TASK_HEADING.search(heading)
+    if match:
+        return match["task"]
+    title = next(line for line in heading.splitlines() if line.startswith("## "))
+    return re.sub(r"[^a-z0-9]+", "_", title[3:].lower()).strip("_") or "intro"
+
+
+def course_source(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return solution ``nb`` with nbgrader cell metadata: the source notebook of the nbgrader course.
+
+    Code cells with a solution block become autograded answers (``taskN_codeK``), markdown cells with one
+    manually graded answers (``taskN_answerK``, :data:`MANUAL_POINTS` points), grading cells test cells
+    (``taskN_testK`` with the points of their first line), every other cell a locked read-only cell. ``N`` is
+    the task of the ``## (N) ...`` section the cell belongs to. Outputs are cleared, solutions and hidden
+    tests stay, Colab links point at ``notebooks/`` (what the students open). Raises :class:`MarkerError` on unbalanced markers, hidden tests
+    outside a grading cell, or a malformed grading line.
+    """
+    course = nbformat.v4.new_notebook()
+    course.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    task, counts = "intro", {}
     for index, cell in enumerate(nb.cells):
         where = f"{name}, cell {index} ({cell.cell_type})"
-        source = strip_solutions(cell.source, cell.cell_type, where)
-        source = source.replace("/blob/main/solutions/", "/blob/main/notebooks/")
+        strip_solutions(cell.source, cell.cell_type, where)  # raises MarkerError on unbalanced markers
+        source = cell.source.replace("/blob/main/solutions/", "/blob/main/notebooks/")  # students open these
         tags = cell.get("metadata", {}).get("tags")
         metadata = {"tags": list(tags)} if tags else {}
+        first = source.split("\n", 1)[0].strip()
+        has_solution = any(line.strip().startswith(BEGIN) for line in source.splitlines())
+        if cell.cell_type == "markdown" and source.lstrip().startswith("## "):
+            task = _task_label(source.lstrip())
+        if cell.cell_type == "code" and first.startswith("# Grading"):
+            match = GRADING_CELL.fullmatch(first)
+            if not match or (match["points"] == "1") != first.endswith("point)"):
+                raise MarkerError(f"{where}: grading line {first!r} is not '# Grading: task N (P points)'")
+            kind, points, task_of_cell = "test", int(match["points"]), match["task"]
+        elif BEGIN_HIDDEN in source:
+            raise MarkerError(f"{where}: {BEGIN_HIDDEN!r} outside a grading cell ('# Grading: task N (P points)')")
+        elif has_solution and cell.cell_type == "code":
+            kind, points, task_of_cell = "code", None, task
+        elif has_solution and cell.cell_type == "markdown":
+            kind, points, task_of_cell = "answer", MANUAL_POINTS, task
+        else:
+            kind, points, task_of_cell = "locked", None, task
+        if kind == "locked":
+            grade_id = f"cell_{cell.get('id') or index}"
+        else:
+            stem = f"task{task_of_cell}_{kind}"
+            counts[stem] = counts.get(stem, 0) + 1
+            grade_id = f"{stem}{counts[stem]}"
+        meta = {"grade": kind in ("test", "answer"), "grade_id": grade_id, "locked": kind in ("test", "locked"),
+                "schema_version": 3, "solution": kind in ("code", "answer"), "task": False}
+        if points is not None:
+            meta["points"] = points
+        metadata["nbgrader"] = meta
         if cell.cell_type == "code":
             new = nbformat.v4.new_code_cell(source, metadata=metadata)
         elif cell.cell_type == "markdown":
@@ -107,8 +169,92 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
         else:
             new = nbformat.v4.new_raw_cell(source, metadata=metadata)
         new.id = cell.get("id") or f"cell-{index}"
+        course.cells.append(new)
+    return course
+
+
+def _nbgrader_clear(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """What ``nbgrader generate_assignment`` does to the cells: clear solutions, hidden tests and outputs."""
+    try:
+        from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+    except ImportError as exc:  # pragma: no cover - nbgrader is in requirements.lock
+        raise ImportError("the notebook tool needs nbgrader: pip install 'dlphys[grade]'") from exc
+    nb = copy.deepcopy(nb)
+    resources: dict = {}
+    for preprocessor in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
+        nb, resources = preprocessor.preprocess(nb, resources)
+    return nb
+
+
+def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return the student copy of solution notebook ``nb`` (``nb`` is left unchanged)."""
+    cleared = _nbgrader_clear(course_source(nb, name))
+    student = nbformat.v4.new_notebook()
+    student.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    for cell in cleared.cells:
+        source = cell.source
+        tags = cell.metadata.get("tags")
+        metadata = {"tags": list(tags)} if tags else {}
+        if cell.cell_type == "code":
+            new = nbformat.v4.new_code_cell(source, metadata=metadata)
+        elif cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(source, metadata=metadata)
+        else:
+            new = nbformat.v4.new_raw_cell(source, metadata=metadata)
+        new.id = cell.id
         student.cells.append(new)
     return student
+
+
+NBGRADER_CONFIG = """\
+# nbgrader configuration of the dlphys course, written by `python -m dlphys.notebooks nbgrader` (make course).
+# source/<exercise>/<exercise>.ipynb are the solutions with nbgrader cell metadata; run from this directory:
+#   nbgrader generate_assignment <exercise>     (release/: the student version, same as notebooks/)
+#   nbgrader autograde <exercise>               (submitted/<student>/<exercise>/ -> autograded/)
+#   nbgrader generate_feedback <exercise>       (feedback/<student>/<exercise>/<exercise>.html)
+# `make grade SUBMISSIONS=DIR` (python -m dlphys.grading) does all of it for an LMS export.
+import os
+
+# Grading runs the exercises in fast mode (small data sets, few epochs: seconds to a minute per notebook),
+# as CI does; the grading cells' bounds hold in fast and in full mode. DLPHYS_FAST=0 grades in full mode.
+os.environ.setdefault("DLPHYS_FAST", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+c.CourseDirectory.course_id = "dlphys"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# A cell that runs longer is interrupted (an endless loop, say); the rest of the notebook still runs.
+c.Execute.timeout = int(os.environ.get("DLPHYS_CELL_TIMEOUT", "{cell_timeout}"))
+c.Execute.interrupt_on_timeout = True
+# A deleted test cell is put back from the source and graded.
+c.OverwriteCells.add_missing_cells = True
+"""
+CELL_TIMEOUT = 120
+"""Default seconds one cell may run during autograding (``Execute.timeout``; ``DLPHYS_CELL_TIMEOUT``)."""
+
+
+def write_course(src_dir: Path, out: Path, cell_timeout: int = CELL_TIMEOUT) -> list[Path]:
+    """Write the nbgrader course directory ``out``: ``nbgrader_config.py`` and ``source/<ex>/<ex>.ipynb``.
+
+    One assignment per solution of ``src_dir``; returns the source notebooks written.
+    """
+    sources = sorted(src_dir.glob("*.ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"no notebooks in {src_dir}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "nbgrader_config.py").write_text(NBGRADER_CONFIG.replace("{cell_timeout}", str(cell_timeout)),
+                                            encoding="utf-8")
+    written = []
+    for src in sources:
+        course = course_source(nbformat.read(src, as_version=4), name=src.name)
+        nbformat.validate(course)
+        dest = out / "source" / src.stem / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(nbformat.writes(course) + "\n", encoding="utf-8")
+        written.append(dest)
+    return written
 
 
 def convert(src: Path, dest_dir: Path) -> Path:
@@ -134,6 +280,9 @@ def convert_all(src_dir: Path, dest_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["nbgrader"]:
+        return _main_course(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m dlphys.notebooks", description="Make student notebooks.")
     parser.add_argument("src", nargs="?", default="solutions", type=Path)
     parser.add_argument("dest", nargs="?", default="notebooks", type=Path)
@@ -158,6 +307,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} student notebooks to {args.dest}/")
+    return 0
+
+
+def _main_course(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dlphys.notebooks nbgrader",
+                                     description="Write the nbgrader course directory of the solutions.")
+    parser.add_argument("out", type=Path, help="course directory to write (nbgrader_config.py, source/)")
+    parser.add_argument("--solutions", default="solutions", type=Path, help="solution notebooks (default: solutions)")
+    parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
+                        help=f"seconds a cell may run when autograding (default {CELL_TIMEOUT})")
+    args = parser.parse_args(argv)
+    try:
+        written = write_course(args.solutions, args.out, args.cell_timeout)
+    except MarkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote the nbgrader course to {args.out}/: nbgrader_config.py and {len(written)} source notebooks")
     return 0
 
 
