@@ -61,6 +61,9 @@ from scipy import special
 from dlphys import config
 from dlphys.datasets import _cache
 
+# np.trapz was renamed np.trapezoid in NumPy 2.0; TensorFlow < 2.18 needs NumPy 1.x.
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 FEATURE_NAMES = ("mass", "x1", "x2", "x3", "x4")
 DEFAULTS = {
     "window": (60.0, 200.0),  # GeV
@@ -88,10 +91,10 @@ def _response_moments(low, high, scale, centre, width) -> tuple[float, float]:
     """Mean and std of ``g(m) = exp(−(m − centre)² / 2 width²)`` over the truncated exponential."""
     m = np.linspace(low, high, 20_001)
     p = np.exp(-(m - low) / scale)
-    p /= np.trapezoid(p, m)
+    p /= _trapezoid(p, m)
     g = np.exp(-((m - centre) ** 2) / (2 * width**2))
-    mean = np.trapezoid(p * g, m)
-    return float(mean), float(np.sqrt(np.trapezoid(p * (g - mean) ** 2, m)))
+    mean = _trapezoid(p * g, m)
+    return float(mean), float(np.sqrt(_trapezoid(p * (g - mean) ** 2, m)))
 
 
 def _pair(name, value, length=2):
