@@ -103,7 +103,8 @@ def plot_lattice(spins, ax=None, title=None):
     if spins.ndim != 2:
         raise ValueError(f"spins must be one lattice of shape (L, L), got shape {spins.shape}")
     ax = _axes(ax, figsize=(4, 4.4))
-    ax.imshow(spins, cmap=ListedColormap(_SPIN_COLOURS), vmin=-1, vmax=1, interpolation="nearest")
+    # A list, not the tuple: Matplotlib 3.8.0 reads a 2-tuple as (colour, alpha).
+    ax.imshow(spins, cmap=ListedColormap(list(_SPIN_COLOURS)), vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_ylabel(f"{spins.shape[0]} × {spins.shape[1]} sites")
