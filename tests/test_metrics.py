@@ -45,6 +45,25 @@ def test_rotation_of_both_gaussians_leaves_the_distance_unchanged():
     assert d > 0.1 and d_rot == pytest.approx(d, rel=1e-8)
 
 
+def test_trace_term_agrees_with_scipy_sqrtm_of_the_product():
+    # the textbook formula with scipy.linalg.sqrtm(cov1 @ cov2), for well-conditioned covariances
+    from scipy import linalg
+
+    rng = np.random.default_rng(6)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    cov1, cov2 = _random_covariance(rng, 6), _random_covariance(rng, 6)
+    reference = np.sum((mu1 - mu2) ** 2) + np.trace(cov1 + cov2 - 2 * np.real(linalg.sqrtm(cov1 @ cov2)))
+    assert gaussian_frechet_distance(mu1, cov1, mu2, cov2) == pytest.approx(reference, rel=1e-9)
+
+
+def test_singular_covariances_give_the_exact_value():
+    # a feature that never varies (a ReLU unit that never fires) makes both covariances singular; the closed form
+    # of the remaining axes still holds exactly: (2 - 0.5)^2 + (1 - 3)^2 + mean shift 1^2 = 2.25 + 4 + 1 = 7.25
+    cov1, cov2 = np.diag([4.0, 1.0, 0.0]), np.diag([0.25, 9.0, 0.0])
+    value = gaussian_frechet_distance([0.0, 0.0, 0.0], cov1, [1.0, 0.0, 0.0], cov2)
+    assert value == pytest.approx(7.25, rel=1e-12)
+
+
 def test_distance_is_symmetric():
     rng = np.random.default_rng(2)
     args = rng.normal(size=4), _random_covariance(rng, 4), rng.normal(size=4), _random_covariance(rng, 4)

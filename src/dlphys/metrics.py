@@ -15,7 +15,9 @@ which is zero only for identical means and covariances. In one dimension it is
 trace term is :math:`\sum_i (\sqrt{\lambda_{1,i}} - \sqrt{\lambda_{2,i}})^2`. Heusel et al. (2017)
 introduced it, in the feature space of the Inception network, as the FID ("Fréchet Inception
 distance"); :func:`frechet_distance` returns :math:`d^2` in the units of the features squared,
-as the FID does.
+as the FID does. The trace of the matrix square root is computed from the eigenvalues of the symmetric
+matrix :math:`\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}` (similar to :math:`\Sigma_1\Sigma_2`), which stays exact when
+a covariance is singular (a feature that never varies), where ``scipy.linalg.sqrtm`` of the product warns.
 
 The estimate from samples is biased upwards: finite samples of the *same* distribution give a
 positive value that falls roughly like 1/n. Compare models only at the same number of samples, and
@@ -45,6 +47,16 @@ def _moments(name: str, features) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
 
 
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    return 0.5 * (matrix + matrix.T)
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric positive semi-definite matrix (negative round-off clipped)."""
+    eigenvalues, eigenvectors = linalg.eigh(_symmetric(matrix))
+    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+
+
 def gaussian_frechet_distance(mu1, cov1, mu2, cov2) -> float:
     r"""Squared Fréchet (Wasserstein-2) distance between :math:`N(\mu_1, \Sigma_1)` and :math:`N(\mu_2, \Sigma_2)`.
 
@@ -63,15 +75,14 @@ def gaussian_frechet_distance(mu1, cov1, mu2, cov2) -> float:
         raise ValueError(f"mu1 and mu2 must be vectors of the same length; received shapes {mu1.shape} and {mu2.shape}.")
     if cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(f"cov1 and cov2 must have shape ({d}, {d}); received {cov1.shape} and {cov2.shape}.")
-    covmean = linalg.sqrtm(cov1 @ cov2)
-    if not np.all(np.isfinite(covmean)):
-        # Singular product (e.g. fewer samples than features): regularise both covariances slightly.
-        eps = 1e-6 * max(np.trace(cov1), np.trace(cov2), 1e-12) / d
-        offset = eps * np.eye(d)
-        covmean = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
-    # sqrtm of a product of two PSD matrices has real eigenvalues; round-off leaves tiny imaginary parts.
-    covmean = np.real(covmean)
-    value = float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean))
+    # Tr (Σ1 Σ2)^{1/2} = Tr (Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2}: the product Σ1 Σ2 is similar to the symmetric PSD
+    # matrix on the right, so the trace is the sum of the square roots of its eigenvalues. Unlike
+    # scipy.linalg.sqrtm of the non-symmetric product, this stays exact for singular covariances (e.g. features
+    # of ReLU units that never fire), which are common.
+    root1 = _sqrt_psd(cov1)
+    eigenvalues = linalg.eigvalsh(_symmetric(root1 @ cov2 @ root1))
+    trace_covmean = float(np.sum(np.sqrt(np.clip(eigenvalues, 0.0, None))))
+    value = float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_covmean)
     return max(value, 0.0)  # round-off can give -1e-12 for identical Gaussians
 
 
