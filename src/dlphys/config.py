@@ -160,6 +160,14 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> np.random.Gen
     keras = sys.modules.get("keras")  # seed Keras only where it is in use: NumPy notebooks never load TF
     if keras is not None:
         keras.utils.set_random_seed(seed)
+        # Keras < 3.13 keeps its global SeedGenerator (used by keras.random.* without a seed) across
+        # set_random_seed; drop it, so that it is rebuilt from the seed just set, as newer Keras does.
+        try:
+            from keras.src.backend.common import global_state
+        except ImportError:  # a future Keras that moved it resets the generator itself
+            pass
+        else:
+            global_state.set_global_attribute("global_seed_generator", None)
         if deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
