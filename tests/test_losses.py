@@ -93,4 +93,5 @@ def test_constant_sample_gives_zero_and_finite_gradient():
     with tf.GradientTape() as tape:
         value = distance_correlation(x**3, y, squared=True)
     grad = tape.gradient(value, x).numpy()
-    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+    assert np.all(np.isfinite(grad))
+    assert np.any(grad != 0)
