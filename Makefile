@@ -53,6 +53,20 @@ notebooks: install
 check-notebooks: install
 	$(PY) -m dlphys.notebooks --check solutions notebooks
 
+# nbgrader (README "Grading with nbgrader"): `make course` writes the course directory (nbgrader_config.py,
+# source/<exercise>/<exercise>.ipynb); `make grade SUBMISSIONS=DIR` grades an LMS export (one folder per
+# student) in fast mode into $(GRADES): grades.csv, report.md, feedback/<student>/<exercise>.html.
+# GRADE_ARGS="--timeout 600 --cell-timeout 120" are the default limits per notebook and per cell.
+.PHONY: course grade
+COURSE ?= build/course
+GRADES ?= build/grades
+course: install
+	$(PY) -m dlphys.notebooks nbgrader $(COURSE)
+
+grade: install
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADES=build/grades]"; exit 2; }
+	$(PY) -m dlphys.grading $(SUBMISSIONS) $(GRADES) $(GRADE_ARGS)
+
 data: install
 	$(PY) -m dlphys.datasets generate all
 

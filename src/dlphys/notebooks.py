@@ -57,7 +57,9 @@ def strip_hidden_tests(source: str, where: str) -> str:
         marker = line.strip()
         if marker.startswith(BEGIN_HIDDEN):
             if inside_since is not None:
-                raise MarkerError(f"{where}, line {number}: nested {BEGIN_HIDDEN!r} (block opened on line {inside_since})")
+                raise MarkerError(
+                    f"{where}, line {number}: nested {BEGIN_HIDDEN!r} (block opened on line {inside_since})"
+                )
             inside_since = number
         elif marker.startswith(END_HIDDEN):
             if inside_since is None:
@@ -122,8 +124,8 @@ def course_source(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat
     manually graded answers (``taskN_answerK``, :data:`MANUAL_POINTS` points), grading cells test cells
     (``taskN_testK`` with the points of their first line), every other cell a locked read-only cell. ``N`` is
     the task of the ``## (N) ...`` section the cell belongs to. Outputs are cleared, solutions and hidden
-    tests stay, Colab links point at ``notebooks/`` (what the students open). Raises :class:`MarkerError` on unbalanced markers, hidden tests
-    outside a grading cell, or a malformed grading line.
+    tests stay, Colab links point at ``notebooks/`` (what the students open). Raises :class:`MarkerError` on
+    unbalanced markers, hidden tests outside a grading cell, or a malformed grading line.
     """
     course = nbformat.v4.new_notebook()
     course.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
@@ -157,8 +159,14 @@ def course_source(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat
             stem = f"task{task_of_cell}_{kind}"
             counts[stem] = counts.get(stem, 0) + 1
             grade_id = f"{stem}{counts[stem]}"
-        meta = {"grade": kind in ("test", "answer"), "grade_id": grade_id, "locked": kind in ("test", "locked"),
-                "schema_version": 3, "solution": kind in ("code", "answer"), "task": False}
+        meta = {
+            "grade": kind in ("test", "answer"),
+            "grade_id": grade_id,
+            "locked": kind in ("test", "locked"),
+            "schema_version": 3,
+            "solution": kind in ("code", "answer"),
+            "task": False,
+        }
         if points is not None:
             meta["points"] = points
         metadata["nbgrader"] = meta
@@ -228,8 +236,10 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A cell that runs longer is interrupted (an endless loop, say); the rest of the notebook still runs.
 c.Execute.timeout = int(os.environ.get("DLPHYS_CELL_TIMEOUT", "{cell_timeout}"))
 c.Execute.interrupt_on_timeout = True
-# A deleted test cell is put back from the source and graded.
-c.OverwriteCells.add_missing_cells = True
+# Every test cell is replaced by the course's own (hidden tests included) before it runs. A deleted test cell:
+# `make grade` (python -m dlphys.grading) puts it back and grades it; nbgrader 0.9.6's own add_missing_cells
+# fails on test cells that follow a read-only cell, so it stays off.
+c.OverwriteCells.add_missing_cells = False
 """
 CELL_TIMEOUT = 120
 """Default seconds one cell may run during autograding (``Execute.timeout``; ``DLPHYS_CELL_TIMEOUT``)."""
@@ -244,8 +254,9 @@ def write_course(src_dir: Path, out: Path, cell_timeout: int = CELL_TIMEOUT) -> 
     if not sources:
         raise FileNotFoundError(f"no notebooks in {src_dir}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "nbgrader_config.py").write_text(NBGRADER_CONFIG.replace("{cell_timeout}", str(cell_timeout)),
-                                            encoding="utf-8")
+    (out / "nbgrader_config.py").write_text(
+        NBGRADER_CONFIG.replace("{cell_timeout}", str(cell_timeout)), encoding="utf-8"
+    )
     written = []
     for src in sources:
         course = course_source(nbformat.read(src, as_version=4), name=src.name)
@@ -293,8 +304,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             fresh = convert_all(args.src, Path(tmp))
-            stale = [p.name for p in fresh if not (args.dest / p.name).is_file()
-                     or (args.dest / p.name).read_bytes() != p.read_bytes()]
+            stale = [
+                p.name
+                for p in fresh
+                if not (args.dest / p.name).is_file() or (args.dest / p.name).read_bytes() != p.read_bytes()
+            ]
             extra = sorted({p.name for p in args.dest.glob("*.ipynb")} - {p.name for p in fresh})
         if stale or extra:
             print(f"{args.dest}/ is out of date; run `make notebooks`. Differs: {stale + extra}")
@@ -311,12 +325,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_course(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlphys.notebooks nbgrader",
-                                     description="Write the nbgrader course directory of the solutions.")
+    parser = argparse.ArgumentParser(
+        prog="python -m dlphys.notebooks nbgrader", description="Write the nbgrader course directory of the solutions."
+    )
     parser.add_argument("out", type=Path, help="course directory to write (nbgrader_config.py, source/)")
     parser.add_argument("--solutions", default="solutions", type=Path, help="solution notebooks (default: solutions)")
-    parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
-                        help=f"seconds a cell may run when autograding (default {CELL_TIMEOUT})")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=CELL_TIMEOUT,
+        help=f"seconds a cell may run when autograding (default {CELL_TIMEOUT})",
+    )
     args = parser.parse_args(argv)
     try:
         written = write_course(args.solutions, args.out, args.cell_timeout)
