@@ -62,7 +62,7 @@ from dlphys import config
 from dlphys.datasets import _cache
 
 # np.trapz was renamed np.trapezoid in NumPy 2.0; TensorFlow < 2.18 needs NumPy 1.x.
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # noqa: NPY201
 
 FEATURE_NAMES = ("mass", "x1", "x2", "x3", "x4")
 DEFAULTS = {
