@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _report import report, timer  # noqa: E402
+from _report import report, timer
 
-from dlphys.datasets import airshower  # noqa: E402
-from dlphys.reco import airshower as reco  # noqa: E402
+from dlphys.datasets import airshower
+from dlphys.reco import airshower as reco
 
 N_RECO = 2_000
 

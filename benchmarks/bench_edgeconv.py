@@ -37,15 +37,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _report import report, timer  # noqa: E402
+from _report import report, timer
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from dlphys.layers.edgeconv import EdgeConv, knn_indices  # noqa: E402
+from dlphys.layers.edgeconv import EdgeConv, knn_indices
 
 BATCH, N_POINTS, K, C_POINTS, C_FEATURES, WIDTH = 64, 500, 8, 3, 4, 64
 N_STEPS = 20
@@ -135,8 +135,12 @@ def main():
     report("forward+backward per step", ms_per_step, None, "ms")
     report("peak RSS increase during steps (host)", (peak.peak - baseline) / MIB, None, "MiB")
     if gpu:
-        report("peak GPU memory (get_memory_info)", tf.config.experimental.get_memory_info("GPU:0")["peak"] / MIB,
-               None, "MiB")
+        report(
+            "peak GPU memory (get_memory_info)",
+            tf.config.experimental.get_memory_info("GPU:0")["peak"] / MIB,
+            None,
+            "MiB",
+        )
 
 
 def book_model(factorize: bool, jit: bool) -> keras.Model:

@@ -26,12 +26,12 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from _report import report, timer  # noqa: E402
+import keras
+import numpy as np
+from _report import report, timer
 
-from dlphys.config import pick  # noqa: E402
-from dlphys.layers.hexconv import GroupHexConv2D, HexConv2D  # noqa: E402
+from dlphys.config import pick
+from dlphys.layers.hexconv import GroupHexConv2D, HexConv2D
 
 FILTERS = 16  # F: 6F = 96 output channels per layer
 TARGET_RATIO = 2.0
@@ -67,7 +67,7 @@ def median_seconds(steps, repeats: int) -> list[float]:
         step()
     times = [[] for _ in steps]
     for _ in range(repeats):
-        for step, store in zip(steps, times):
+        for step, store in zip(steps, times, strict=False):
             with timer() as elapsed:
                 step()
             store.append(elapsed())
@@ -93,15 +93,13 @@ def main() -> None:
         ("grid 64x64", args.batch_large, 64, 64, 2),
     ]
     rng = np.random.default_rng(0)
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, F = {FILTERS}, "
-          f"repeats = {REPEATS}")
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, F = {FILTERS}, repeats = {REPEATS}")
     for name, batch, height, width, channels in cases:
         x = rng.normal(size=(batch, height, width, channels)).astype("float32")
         hexa, plain = hex_model(x.shape[1:]), plain_model(x.shape[1:])
         y = np.zeros((batch, 1), "float32")
         (hex_fwd, plain_fwd), (hex_train, plain_train) = measure([hexa, plain], x, y)
-        print(f"-- {name}, batch {batch}: parameters hex {hexa.count_params()}, "
-              f"plain Conv2D {plain.count_params()}")
+        print(f"-- {name}, batch {batch}: parameters hex {hexa.count_params()}, plain Conv2D {plain.count_params()}")
         report(f"{name}: hex forward / batch", 1e3 * hex_fwd, None, "ms")
         report(f"{name}: Conv2D forward / batch", 1e3 * plain_fwd, None, "ms")
         report(f"{name}: hex forward+backward / batch", 1e3 * hex_train, None, "ms")

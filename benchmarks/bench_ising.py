@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import report, timer  # noqa: E402
+from _report import report, timer
 
-from dlphys.datasets import ising  # noqa: E402
+from dlphys.datasets import ising
 
 L = 32
 REPEATS = 5
@@ -43,8 +43,7 @@ def python_metropolis(spins, temperature, sweeps, rand):
     for _ in range(sweeps):
         for i in range(size):
             for j in range(size):
-                neighbours = (spins[(i + 1) % size][j] + spins[i - 1][j]
-                              + spins[i][(j + 1) % size] + spins[i][j - 1])
+                neighbours = spins[(i + 1) % size][j] + spins[i - 1][j] + spins[i][(j + 1) % size] + spins[i][j - 1]
                 delta = 2 * spins[i][j] * neighbours
                 if delta <= 0 or rand() < math.exp(-delta / temperature):
                     spins[i][j] = -spins[i][j]
@@ -146,8 +145,10 @@ def main():
     data = ising.autocorrelation_times(ising.TC, "dataset", size=L, n_measurements=5000, seed=1)
     single = ising.autocorrelation_times(ising.TC, "wolff", size=L, n_measurements=20000, seed=1)
     local = ising.autocorrelation_times(ising.TC, "metropolis", size=L, n_measurements=20000, seed=1)
-    print(f"at Tc: {data['clusters_per_measurement']} clusters = {data['sweeps_per_measurement']:.2f} "
-          f"lattice volumes flipped between stored samples; mean cluster {single['mean_cluster_size']:.0f} spins")
+    print(
+        f"at Tc: {data['clusters_per_measurement']} clusters = {data['sweeps_per_measurement']:.2f} "
+        f"lattice volumes flipped between stored samples; mean cluster {single['mean_cluster_size']:.0f} spins"
+    )
     report("tau(|m|) of stored samples at Tc", data["tau_abs_m"], 2.0, "samples")
     report("tau(E) of stored samples at Tc", data["tau_energy"], 2.0, "samples")
     report("tau(|m|) of single Wolff cluster flips at Tc", single["tau_abs_m"], None, "clusters")
@@ -164,8 +165,10 @@ def main():
     for temperature in np.unique(temps):
         sel = spins[temps == temperature]
         row = []
-        for values, exact in ((ising.energy_per_spin(sel), ising.onsager_energy(temperature)),
-                              (ising.magnetization(sel, absolute=True), ising.onsager_magnetization(temperature))):
+        for values, exact in (
+            (ising.energy_per_spin(sel), ising.onsager_energy(temperature)),
+            (ising.magnetization(sel, absolute=True), ising.onsager_magnetization(temperature)),
+        ):
             tau = max(1.0, ising.integrated_autocorrelation_time(values))
             error = values.std(ddof=1) * math.sqrt(tau / values.size)
             row.append((values.mean(), exact, (values.mean() - exact) / error))
@@ -174,10 +177,16 @@ def main():
             z_energy.append(abs(row[0][2]))
         if comparable[1]:
             z_magnetization.append(abs(row[1][2]))
-        print(f"{temperature:6.3f}" + "".join(f" {m:9.5f} {e:9.5f} " + (f"{z:+7.1f} " if ok else "      - ")
-                                              for (m, e, z), ok in zip(row, comparable)))
+        print(
+            f"{temperature:6.3f}"
+            + "".join(
+                f" {m:9.5f} {e:9.5f} " + (f"{z:+7.1f} " if ok else "      - ")
+                for (m, e, z), ok in zip(row, comparable, strict=False)
+            )
+        )
     report("max |z| of <E>/N vs Onsager, |T - Tc| > 0.3", max(z_energy), 4.0, "sigma")
     report("max |z| of <|m|> vs Yang, T < Tc - 0.3", max(z_magnetization), 4.0, "sigma")
+
 
 if __name__ == "__main__":
     main()

@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import report, timer  # noqa: E402
+from _report import report, timer
 
-from dlphys.datasets import planing, sine, speckle  # noqa: E402
+from dlphys.datasets import planing, sine, speckle
 
 LOADERS = {
     "speckle (train)": lambda fast: speckle.load(fast=fast, refresh=True, kind="train"),

@@ -13,8 +13,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("DLPHYS_FAST", "1")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
-import matplotlib  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib
+import pytest
 
 # Unit tests draw off-screen. Not through MPLBACKEND: the notebook kernels inherit the environment, and
 # there the inline backend must render every figure, so that a plot that fails to draw fails the test.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+
 import keras
 import numpy as np
 import pytest
@@ -25,8 +26,14 @@ def _mlp(n_in, n_out, width=32):
 
 def _toy_gan(seed=0, critic_steps=5, gp_weight=0.1, latent_dim=4, g_lr=5e-4, c_lr=1e-3):
     keras.utils.set_random_seed(seed)
-    gan = WGANGP(_mlp(latent_dim, 1), _mlp(1, 1), latent_dim=latent_dim, critic_steps=critic_steps,
-                 gp_weight=gp_weight, seed=seed)
+    gan = WGANGP(
+        _mlp(latent_dim, 1),
+        _mlp(1, 1),
+        latent_dim=latent_dim,
+        critic_steps=critic_steps,
+        gp_weight=gp_weight,
+        seed=seed,
+    )
     gan.compile(
         keras.optimizers.Adam(g_lr, beta_1=0.5, beta_2=0.9), keras.optimizers.Adam(c_lr, beta_1=0.5, beta_2=0.9)
     )
@@ -38,7 +45,7 @@ def _snapshot(model):
 
 
 def _changed(before, model):
-    return [not np.array_equal(b, a) for b, a in zip(before, model.get_weights())]
+    return [not np.array_equal(b, a) for b, a in zip(before, model.get_weights(), strict=False)]
 
 
 # --- gradient penalty ---------------------------------------------------------------------------
@@ -204,7 +211,7 @@ def test_validation_data_reports_the_four_figures_without_updating():
     before = _snapshot(gan.generator) + _snapshot(gan.critic)
     gan.evaluate(val, batch_size=32, verbose=0)
     after = _snapshot(gan.generator) + _snapshot(gan.critic)
-    assert all(np.array_equal(b, a) for b, a in zip(before, after))
+    assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=False))
 
 
 def test_generate_is_reproducible_with_seed():

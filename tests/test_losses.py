@@ -35,8 +35,9 @@ def test_agrees_with_scipy_reference_for_dependent_and_independent_samples():
     for y in (x**2 + 0.3 * rng.normal(size=400), rng.exponential(size=400), np.sin(3 * x)):
         # float32 sums over 160 000 pairs: a relative error of 1e-4 is ample, 1e-3 would hide a wrong centring
         assert _value(distance_correlation(x, y)) == pytest.approx(_reference_dcorr(x, y), rel=1e-4)
-    assert _value(distance_correlation(x, x**2, squared=True)) == pytest.approx(_reference_dcorr(x, x**2) ** 2,
-                                                                               rel=1e-4)
+    assert _value(distance_correlation(x, x**2, squared=True)) == pytest.approx(
+        _reference_dcorr(x, x**2) ** 2, rel=1e-4
+    )
 
 
 def test_linear_relation_gives_one_and_is_invariant_under_shift_and_scale():
@@ -81,7 +82,8 @@ def test_integer_weights_act_as_repetitions_and_zero_weights_as_removal():
     label = (rng.random(120) < 0.5).astype("float32")
     keep = label == 0
     assert _value(distance_correlation(x, y, weights=1 - label)) == pytest.approx(
-        _reference_dcorr(x[keep], y[keep]), rel=1e-4)
+        _reference_dcorr(x[keep], y[keep]), rel=1e-4
+    )
 
 
 def test_constant_sample_gives_zero_and_finite_gradient():

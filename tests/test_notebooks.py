@@ -42,8 +42,10 @@ def test_several_blocks_in_one_cell_are_all_replaced():
 
 
 def test_hidden_tests_never_reach_the_student_version():
-    src = ("# Grading: task 1 (2 points)\nassert model is not None\n### BEGIN HIDDEN TESTS\n"
-           "assert secret_check()\n### END HIDDEN TESTS\nprint('done')")
+    src = (
+        "# Grading: task 1 (2 points)\nassert model is not None\n### BEGIN HIDDEN TESTS\n"
+        "assert secret_check()\n### END HIDDEN TESTS\nprint('done')"
+    )
     out = notebooks.student_version(_notebook(("code", src))).cells[0].source
     assert out == "# Grading: task 1 (2 points)\nassert model is not None\nprint('done')"
 
@@ -64,8 +66,9 @@ def test_unbalanced_or_nested_markers_name_notebook_and_cell(source, message):
 
 
 def test_colab_links_point_at_student_notebooks_and_tags_survive():
-    nb = _notebook(("markdown", "[x](https://colab.research.google.com/github/o/r/blob/main/solutions/a.ipynb)"),
-                   ("code", "N = 1"))
+    nb = _notebook(
+        ("markdown", "[x](https://colab.research.google.com/github/o/r/blob/main/solutions/a.ipynb)"), ("code", "N = 1")
+    )
     nb.cells[1].metadata = {"tags": ["parameters"], "scrolled": True}
     student = notebooks.student_version(nb)
     assert "/blob/main/notebooks/a.ipynb" in student.cells[0].source

@@ -51,8 +51,10 @@ def test_stage_names_missing_executed_solutions(tmp_path):
 
 
 def test_link_check_finds_missing_pages_and_anchors(tmp_path):
-    (tmp_path / "a.html").write_text('<h1 id="top">A</h1><a href="b.html#sec">b</a><a href="#top">up</a>'
-                                     '<img src="img/x.png"><a href="https://example.org/y">ext</a>')
+    (tmp_path / "a.html").write_text(
+        '<h1 id="top">A</h1><a href="b.html#sec">b</a><a href="#top">up</a>'
+        '<img src="img/x.png"><a href="https://example.org/y">ext</a>'
+    )
     (tmp_path / "b.html").write_text('<h2 id="other">B</h2><a href="a.html">a</a>')
     broken = site.check_links(tmp_path)
     assert broken == ["a.html: b.html#sec (no anchor #sec)", "a.html: img/x.png (no such file)"]
@@ -64,8 +66,13 @@ def test_link_check_finds_missing_pages_and_anchors(tmp_path):
 
 def test_site_builds_with_warnings_as_errors_and_every_exercise_has_a_colab_page(tmp_path):
     out = tmp_path / "site"
-    result = subprocess.run([sys.executable, "-m", "dlphys.site", "--source", str(tmp_path / "src"), "--out", str(out)],
-                            cwd=site.ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dlphys.site", "--source", str(tmp_path / "src"), "--out", str(out)],
+        cwd=site.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     notebooks = sorted(p.stem for p in (site.ROOT / "notebooks").glob("*.ipynb"))
     pages = sorted(p.stem for p in (out / "notebooks").glob("*.html"))

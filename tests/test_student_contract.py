@@ -28,8 +28,10 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _python(source: str) -> str:
     """Cell source with IPython magics and shell lines blanked (line numbers are kept)."""
     lines = source.splitlines()
-    return "\n".join(line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
-                     else line for line in lines)
+    return "\n".join(
+        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+        for line in lines
+    )
 
 
 def _solution_lines(source: str) -> list[tuple[int, int]]:
@@ -84,8 +86,14 @@ def unannounced_names(nb: nbformat.NotebookNode) -> list[str]:
             continue
         blocks = _solution_lines(cell.source)
         for statement in ast.parse(_python(cell.source)).body:
-            block = next(((index, first) for first, last in blocks
-                          if first <= statement.lineno and statement.end_lineno <= last), None)
+            block = next(
+                (
+                    (index, first)
+                    for first, last in blocks
+                    if first <= statement.lineno and statement.end_lineno <= last
+                ),
+                None,
+            )
             if block is None:
                 bound_outside.update(_bound_names(statement))
             else:
@@ -98,12 +106,16 @@ def unannounced_names(nb: nbformat.NotebookNode) -> list[str]:
     problems = []
     for block, names, known in pending:
         for name in sorted(names - bound_outside - known):
-            later = [cell for cell, line, where, loaded in uses
-                     if name in loaded and where != block and (cell, line) > block
-                     and name not in bound_in.get(where, ())]
+            later = [
+                cell
+                for cell, line, where, loaded in uses
+                if name in loaded and where != block and (cell, line) > block and name not in bound_in.get(where, ())
+            ]
             if later:
-                problems.append(f"`{name}` (solution in cell {block[0]}, used in cell {later[0]}) is not announced "
-                                f"in backticks in a markdown cell before its solution block")
+                problems.append(
+                    f"`{name}` (solution in cell {block[0]}, used in cell {later[0]}) is not announced "
+                    f"in backticks in a markdown cell before its solution block"
+                )
     return sorted(set(problems))
 
 
@@ -125,8 +137,9 @@ def test_unannounced_solution_name_used_later_is_reported():
 
 
 def test_name_announced_in_backticks_before_the_block_passes():
-    nb = _demo(("md", "Define `model`: the trained network."), ("code", f"{BEGIN}\nmodel = 1\n{END}"),
-               ("code", "print(model)"))
+    nb = _demo(
+        ("md", "Define `model`: the trained network."), ("code", f"{BEGIN}\nmodel = 1\n{END}"), ("code", "print(model)")
+    )
     assert unannounced_names(nb) == []
 
 
@@ -136,8 +149,10 @@ def test_announcement_after_the_block_is_too_late():
 
 
 def test_use_in_the_same_cell_after_the_block_counts_and_helpers_inside_are_ignored():
-    nb = _demo(("code", f"{BEGIN}\ndef helper(a):\n    inner = a\n    return inner\nres = helper(2)\n{END}\n"
-                        "print(res)"), ("code", "print(inner)"))
+    nb = _demo(
+        ("code", f"{BEGIN}\ndef helper(a):\n    inner = a\n    return inner\nres = helper(2)\n{END}\nprint(res)"),
+        ("code", "print(inner)"),
+    )
     assert [p.split("`")[1] for p in unannounced_names(nb)] == ["res"]
 
 
@@ -147,7 +162,10 @@ def test_given_names_rebound_in_a_solution_are_not_reported():
 
 
 def test_later_solution_block_that_rebinds_the_name_is_not_a_use():
-    nb = _demo(("code", f"{BEGIN}\nfor i in range(2):\n    pass\n{END}"), ("code", f"{BEGIN}\nfor i in range(3):\n    print(i)\n{END}"))
+    nb = _demo(
+        ("code", f"{BEGIN}\nfor i in range(2):\n    pass\n{END}"),
+        ("code", f"{BEGIN}\nfor i in range(3):\n    print(i)\n{END}"),
+    )
     assert unannounced_names(nb) == []
 
 
@@ -157,8 +175,11 @@ def test_later_solution_block_using_an_earlier_result_counts_as_a_use():
 
 
 # --- quiet cells ------------------------------------------------------------------------------------
-TF_STARTUP_NOISE = re.compile(r"absl::InitializeLog|Could not find cuda drivers|oneDNN custom operations|"
-                              r"cudart_stub|^[IWE]\d{4} \d\d:\d\d:", re.M)
+TF_STARTUP_NOISE = re.compile(
+    r"absl::InitializeLog|Could not find cuda drivers|oneDNN custom operations|"
+    r"cudart_stub|^[IWE]\d{4} \d\d:\d\d:",
+    re.M,
+)
 
 
 def _execute(path: Path, extra_cell: str | None = None) -> nbformat.NotebookNode:
@@ -199,8 +220,10 @@ def test_keras_notebook_shows_no_tensorflow_startup_lines(student_environment):
 
 
 def test_numpy_only_notebook_never_imports_tensorflow(student_environment):
-    nb = _execute(ROOT / "solutions" / "03_2_wine_linear_regression.ipynb",
-                  extra_cell="import sys\nprint('tensorflow loaded:', 'tensorflow' in sys.modules)")
+    nb = _execute(
+        ROOT / "solutions" / "03_2_wine_linear_regression.ipynb",
+        extra_cell="import sys\nprint('tensorflow loaded:', 'tensorflow' in sys.modules)",
+    )
     assert "tensorflow loaded: False" in _outputs_text(nb)
     assert not TF_STARTUP_NOISE.search(_outputs_text(nb))
 
@@ -214,8 +237,10 @@ def test_other_tensorflow_import_errors_still_reach_stderr(tmp_path):
     fake.mkdir()
     (fake / "__init__.py").write_text(
         "import os\nos.write(2, b'I0000 00:00:1.5    7 port.cc:153] oneDNN custom operations are on.\\n')\n"
-        "os.write(2, b'something important\\n')\n")
+        "os.write(2, b'something important\\n')\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, "-c", "import dlphys, tensorflow"], capture_output=True, text=True,
-                         env=env, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", "import dlphys, tensorflow"], capture_output=True, text=True, env=env, check=True
+    )
     assert "something important" in run.stderr and "oneDNN" not in run.stderr

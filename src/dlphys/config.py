@@ -88,8 +88,11 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
                 os.dup2(saved, 2)
                 os.close(saved)
                 capture.seek(0)
-                kept = [line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
-                        if not _STARTUP_NOISE.search(line)]
+                kept = [
+                    line
+                    for line in capture.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _STARTUP_NOISE.search(line)
+                ]
                 if kept:
                     sys.stderr.write("".join(kept))
 
@@ -155,7 +158,7 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> np.random.Gen
     notebook run twice gives the same numbers.
     """
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- the legacy global generator that students' code may still use
     os.environ["PYTHONHASHSEED"] = str(seed)
     keras = sys.modules.get("keras")  # seed Keras only where it is in use: NumPy notebooks never load TF
     if keras is not None:

@@ -56,7 +56,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["gradient_penalty", "WGANGP", "SampleGrid", "sample_grid_figure"]
+__all__ = ["WGANGP", "SampleGrid", "gradient_penalty", "sample_grid_figure"]
 
 
 def gradient_penalty(critic, real, fake, seed=None):
@@ -141,8 +141,16 @@ class WGANGP(keras.Model):
         (5, 1)
     """
 
-    def __init__(self, generator, critic, latent_dim: int, critic_steps: int = 5, gp_weight: float = 10.0,
-                 seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        generator,
+        critic,
+        latent_dim: int,
+        critic_steps: int = 5,
+        gp_weight: float = 10.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         for name, net in (("generator", generator), ("critic", critic)):
             if not isinstance(net, keras.layers.Layer):
@@ -215,7 +223,7 @@ class WGANGP(keras.Model):
             penalty = gradient_penalty(self.critic, real, fake, seed=self.seed_generator)
             loss = -wasserstein + self.gp_weight * penalty
         weights = self.critic.trainable_weights
-        self.c_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.c_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=False))
         return loss, wasserstein, penalty
 
     def generator_step(self, batch_size):
@@ -227,7 +235,7 @@ class WGANGP(keras.Model):
         with tf.GradientTape() as tape:
             loss = -ops.mean(self.critic(self.generator(z, training=True), training=True))
         weights = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=False))
         return loss
 
     def train_step(self, data):

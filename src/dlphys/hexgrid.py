@@ -40,7 +40,7 @@ def offset_to_axial(x: np.ndarray, fill: float = 0) -> np.ndarray:
     _check_grid(x, "offset data")
     rows, cols = x.shape[-2:]
     r, q = axial_index(rows, cols)
-    out = np.full(x.shape[:-2] + (rows, cols + (rows - 1) // 2), fill, dtype=x.dtype)
+    out = np.full((*x.shape[:-2], rows, cols + (rows - 1) // 2), fill, dtype=x.dtype)
     out[..., r, q] = x
     return out
 
@@ -56,8 +56,10 @@ def axial_to_offset(a: np.ndarray, cols: int | None = None) -> np.ndarray:
     if cols is None:
         cols = width - (rows - 1) // 2
     if cols + (rows - 1) // 2 != width:
-        raise ValueError(f"an axial grid of width {width} with {rows} rows holds {width - (rows - 1) // 2} "
-                         f"offset columns, not cols={cols}")
+        raise ValueError(
+            f"an axial grid of width {width} with {rows} rows holds {width - (rows - 1) // 2} "
+            f"offset columns, not cols={cols}"
+        )
     r, q = axial_index(rows, cols)
     return a[..., r, q]
 

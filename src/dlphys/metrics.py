@@ -72,7 +72,9 @@ def gaussian_frechet_distance(mu1, cov1, mu2, cov2) -> float:
     cov1, cov2 = np.atleast_2d(np.asarray(cov1, dtype=np.float64)), np.atleast_2d(np.asarray(cov2, dtype=np.float64))
     d = mu1.shape[0]
     if mu1.ndim != 1 or mu2.shape != (d,):
-        raise ValueError(f"mu1 and mu2 must be vectors of the same length; received shapes {mu1.shape} and {mu2.shape}.")
+        raise ValueError(
+            f"mu1 and mu2 must be vectors of the same length; received shapes {mu1.shape} and {mu2.shape}."
+        )
     if cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(f"cov1 and cov2 must have shape ({d}, {d}); received {cov1.shape} and {cov2.shape}.")
     # Tr (Σ1 Σ2)^{1/2} = Tr (Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2}: the product Σ1 Σ2 is similar to the symmetric PSD
@@ -107,6 +109,8 @@ def frechet_distance(features1, features2) -> float:
     mu1, cov1 = _moments("features1", features1)
     mu2, cov2 = _moments("features2", features2)
     if mu1.shape != mu2.shape:
-        raise ValueError(f"features1 and features2 must have the same number of features; received "
-                         f"{mu1.shape[0]} and {mu2.shape[0]}.")
+        raise ValueError(
+            f"features1 and features2 must have the same number of features; received "
+            f"{mu1.shape[0]} and {mu2.shape[0]}."
+        )
     return gaussian_frechet_distance(mu1, cov1, mu2, cov2)

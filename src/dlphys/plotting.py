@@ -28,7 +28,12 @@ def plot_history(history, metrics=("loss",), ax=None, logy=False):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + metric in curves:
                 values = curves[prefix + metric]
-                ax.plot(np.arange(1, len(values) + 1), values, style, label=("validation " if prefix else "training ") + metric)
+                ax.plot(
+                    np.arange(1, len(values) + 1),
+                    values,
+                    style,
+                    label=("validation " if prefix else "training ") + metric,
+                )
     ax.set_xlabel("epoch")
     ax.set_ylabel(", ".join(metrics))
     if logy:
@@ -146,12 +151,12 @@ def plot_ising_observables(T, spins, ax=None):
     return ax
 
 
-
 # --- Air-shower footprints on the hexagonal array -------------------------------------------------
 
 
-def plot_footprint(signal, time=None, ax=None, positions=None, core=None, axis=None, color=None,
-                   cmap="viridis", colorbar=True):
+def plot_footprint(
+    signal, time=None, ax=None, positions=None, core=None, axis=None, color=None, cmap="viridis", colorbar=True
+):
     """One air-shower footprint: stations at their true positions (axes in km).
 
     Args:
@@ -172,9 +177,11 @@ def plot_footprint(signal, time=None, ax=None, positions=None, core=None, axis=N
 
         positions = station_positions()
     positions = np.asarray(positions, dtype=float)
-    if signal.ndim != 2 or positions.shape != signal.shape + (2,):
-        raise ValueError(f"signal must be one event (rows, cols) matching positions (rows, cols, 2); got "
-                         f"signal {signal.shape} and positions {positions.shape}")
+    if signal.ndim != 2 or positions.shape != (*signal.shape, 2):
+        raise ValueError(
+            f"signal must be one event (rows, cols) matching positions (rows, cols, 2); got "
+            f"signal {signal.shape} and positions {positions.shape}"
+        )
     color = color or ("time" if time is not None else "signal")
     if color not in ("time", "signal"):
         raise ValueError(f"color must be 'time' or 'signal', got {color!r}")
@@ -183,8 +190,16 @@ def plot_footprint(signal, time=None, ax=None, positions=None, core=None, axis=N
     ax = _axes(ax, figsize=(5.5, 4.5))
     hit = signal > 0
     xy = positions / 1000.0
-    ax.scatter(xy[~hit, 0], xy[~hit, 1], s=12, marker="h", color="0.85", edgecolors="0.6", linewidths=0.5,
-               label="silent station")
+    ax.scatter(
+        xy[~hit, 0],
+        xy[~hit, 1],
+        s=12,
+        marker="h",
+        color="0.85",
+        edgecolors="0.6",
+        linewidths=0.5,
+        label="silent station",
+    )
     if color == "time":
         t = np.asarray(time, dtype=float)
         if t.shape != signal.shape:
@@ -194,18 +209,31 @@ def plot_footprint(signal, time=None, ax=None, positions=None, core=None, axis=N
     else:
         values = np.log10(signal[hit])
         label = "log10(signal / VEM)"
-    points = ax.scatter(xy[hit, 0], xy[hit, 1], c=values, s=60.0 * np.log10(1.0 + signal[hit]), marker="h",
-                        cmap=cmap, edgecolors="k", linewidths=0.5, zorder=3)
+    points = ax.scatter(
+        xy[hit, 0],
+        xy[hit, 1],
+        c=values,
+        s=60.0 * np.log10(1.0 + signal[hit]),
+        marker="h",
+        cmap=cmap,
+        edgecolors="k",
+        linewidths=0.5,
+        zorder=3,
+    )
     if colorbar and hit.any():
         ax.figure.colorbar(points, ax=ax, label=label)
     if core is not None:
         core = np.asarray(core, dtype=float) / 1000.0
-        ax.plot(core[0], core[1], marker="*", color="tab:red", markersize=12, linestyle="none", zorder=4,
-                label="core")
+        ax.plot(core[0], core[1], marker="*", color="tab:red", markersize=12, linestyle="none", zorder=4, label="core")
         if axis is not None:
             axis = np.asarray(axis, dtype=float)
-            ax.annotate("", xy=(core[0] + 2.0 * axis[0], core[1] + 2.0 * axis[1]), xytext=(core[0], core[1]),
-                        arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 1.5}, zorder=4)
+            ax.annotate(
+                "",
+                xy=(core[0] + 2.0 * axis[0], core[1] + 2.0 * axis[1]),
+                xytext=(core[0], core[1]),
+                arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 1.5},
+                zorder=4,
+            )
     ax.set_aspect("equal")
     ax.set_xlabel("x / km")
     ax.set_ylabel("y / km")
@@ -236,10 +264,17 @@ def plot_energy_resolution(results, axes=None, floor=None, floor_label="S(1000) 
     step = 0.08 * min(widths)
     for i, (label, r) in enumerate(results.items()):
         x = np.asarray(r["centers"]) + (i - (len(results) - 1) / 2) * step
-        ax_res.errorbar(x, 100 * np.asarray(r["resolution"]), yerr=100 * np.asarray(r["resolution_err"]),
-                        marker="o", capsize=2, label=label)
-        ax_bias.errorbar(x, 100 * np.asarray(r["bias"]), yerr=100 * np.asarray(r["bias_err"]), marker="o",
-                         capsize=2, label=label)
+        ax_res.errorbar(
+            x,
+            100 * np.asarray(r["resolution"]),
+            yerr=100 * np.asarray(r["resolution_err"]),
+            marker="o",
+            capsize=2,
+            label=label,
+        )
+        ax_bias.errorbar(
+            x, 100 * np.asarray(r["bias"]), yerr=100 * np.asarray(r["bias_err"]), marker="o", capsize=2, label=label
+        )
     if floor is not None:
         ax_res.axhline(100 * floor, color="grey", linestyle="--", label=floor_label)
     ax_bias.axhline(0.0, color="k", linewidth=0.8)
@@ -258,8 +293,9 @@ def plot_energy_resolution(results, axes=None, floor=None, floor_label="S(1000) 
 _SKY_PROJECTIONS = ("hammer", "mollweide", "aitoff", "lambert")
 
 
-def plot_skymap(directions, energy=None, ax=None, sources=None, s=10, cmap="viridis", log_energy=True,
-                lon_increases_left=True):
+def plot_skymap(
+    directions, energy=None, ax=None, sources=None, s=10, cmap="viridis", log_energy=True, lon_increases_left=True
+):
     """Arrival directions (n, 3) [Galactic unit vectors] on a Hammer projection, coloured by ``energy`` [EeV].
 
     ``sources`` (k, 3) are marked by stars (rows with NaN are skipped). By the astronomers'
@@ -287,16 +323,23 @@ def plot_skymap(directions, energy=None, ax=None, sources=None, s=10, cmap="viri
         if e.shape != d.shape[:1]:
             raise ValueError(f"energy must have shape ({d.shape[0]},) to match directions, got {e.shape}")
         norm = LogNorm(e.min(), e.max()) if log_energy else Normalize(e.min(), e.max())
-        points = ax.scatter(np.radians(sign * lon), np.radians(lat), c=e, s=s, cmap=cmap, norm=norm,
-                            edgecolors="none")
+        points = ax.scatter(np.radians(sign * lon), np.radians(lat), c=e, s=s, cmap=cmap, norm=norm, edgecolors="none")
         ax.figure.colorbar(points, ax=ax, orientation="horizontal", pad=0.1, shrink=0.6, label="energy E [EeV]")
     if sources is not None:
         src = np.asarray(sources, dtype=np.float64).reshape(-1, 3)
         src = src[np.all(np.isfinite(src), axis=1)]
         if len(src):
             s_lon, s_lat = to_lonlat(src)
-            ax.scatter(np.radians(sign * s_lon), np.radians(s_lat), marker="*", s=12 * s, facecolors="none",
-                       edgecolors="C3", linewidths=1.2, label="sources")
+            ax.scatter(
+                np.radians(sign * s_lon),
+                np.radians(s_lat),
+                marker="*",
+                s=12 * s,
+                facecolors="none",
+                edgecolors="C3",
+                linewidths=1.2,
+                label="sources",
+            )
             ax.legend(loc="lower right", fontsize="small")
     ticks = np.arange(-150, 151, 30)
     ax.set_xticks(np.radians(ticks))
@@ -349,7 +392,7 @@ def plot_spectrum(trace, sampling_rate=180e6, ax=None, band=(30e6, 80e6), unit="
     n = x.shape[-1]
     fs_mhz = sampling_rate / 1e6
     power = np.abs(np.fft.rfft(x, axis=-1)) ** 2 / (n * fs_mhz)
-    power[..., 1:(n + 1) // 2] *= 2.0  # one-sided: fold in the negative frequencies (not DC, not Nyquist)
+    power[..., 1 : (n + 1) // 2] *= 2.0  # one-sided: fold in the negative frequencies (not DC, not Nyquist)
     psd = power.reshape(-1, power.shape[-1]).mean(axis=0)
     ax = _axes(ax, figsize=(6, 3.5))
     ax.semilogy(np.fft.rfftfreq(n, d=1.0 / fs_mhz), psd, lw=1.0, label=label)
@@ -369,8 +412,7 @@ def plot_spectrum(trace, sampling_rate=180e6, ax=None, band=(30e6, 80e6), unit="
 # --- Image pairs (X-ray speckle) ------------------------------------------------------------------
 
 
-def plot_image_pairs(top, bottom, n=4, titles=("clean", "speckled"), log=True, q_pixel=None,
-                     unit="photons", ax=None):
+def plot_image_pairs(top, bottom, n=4, titles=("clean", "speckled"), log=True, q_pixel=None, unit="photons", ax=None):
     """Show ``n`` pairs of detector images, ``top[i]`` above ``bottom[i]``, sharing one colour scale.
 
     ``top``, ``bottom``: (N, H, W) patterns in fftshift layout (q = 0 at pixel ``(H//2, W//2)``), e.g.
@@ -383,8 +425,9 @@ def plot_image_pairs(top, bottom, n=4, titles=("clean", "speckled"), log=True, q
 
     top, bottom = np.asarray(top), np.asarray(bottom)
     if top.ndim != 3 or top.shape != bottom.shape:
-        raise ValueError(f"top and bottom must both be (N, H, W) image stacks of one shape, got {top.shape} "
-                         f"and {bottom.shape}")
+        raise ValueError(
+            f"top and bottom must both be (N, H, W) image stacks of one shape, got {top.shape} and {bottom.shape}"
+        )
     if not 1 <= n <= len(top):
         raise ValueError(f"n must lie in [1, {len(top)}] (the number of images), got {n}")
     if len(titles) != 2:
@@ -400,7 +443,7 @@ def plot_image_pairs(top, bottom, n=4, titles=("clean", "speckled"), log=True, q
     axes = axes.reshape(2, n)
     h, w = top.shape[1:]
     scale = 1.0 if q_pixel is None else float(q_pixel)
-    extent = (np.array([-w // 2 - 0.5, w - w // 2 - 0.5, -h // 2 - 0.5, h - h // 2 - 0.5]) * scale)
+    extent = np.array([-w // 2 - 0.5, w - w // 2 - 0.5, -h // 2 - 0.5, h - h // 2 - 0.5]) * scale
     q_unit = "pixels" if q_pixel is None else "nm$^{-1}$"
     cmap = plt.get_cmap("viridis")
     cmap = cmap.with_extremes(bad=cmap(0.0))
@@ -416,8 +459,7 @@ def plot_image_pairs(top, bottom, n=4, titles=("clean", "speckled"), log=True, q
         for row in range(2):
             panel = axes[row, i]
             image = np.ma.masked_less_equal(pair[row], 0) if log else pair[row]
-            mappable = panel.imshow(image, origin="lower", extent=extent, cmap=cmap, norm=norm,
-                                    interpolation="nearest")
+            mappable = panel.imshow(image, origin="lower", extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
             panel.set_title(f"{titles[row]} #{i}", fontsize=9)
             panel.set_xlabel(f"$q_x$ ({q_unit})")
             if i == 0:
@@ -426,13 +468,23 @@ def plot_image_pairs(top, bottom, n=4, titles=("clean", "speckled"), log=True, q
     return axes
 
 
-
 # --- Relevance heat maps (LRP) --------------------------------------------------------------------
 
 
-def plot_relevance(relevance, image=None, ax=None, cmap="bwr", vmax=None, overlay="contour",
-                   levels=5, alpha=0.6, colorbar=True, extent=None, xlabel="column [pixel]",
-                   ylabel="row [pixel]"):
+def plot_relevance(
+    relevance,
+    image=None,
+    ax=None,
+    cmap="bwr",
+    vmax=None,
+    overlay="contour",
+    levels=5,
+    alpha=0.6,
+    colorbar=True,
+    extent=None,
+    xlabel="column [pixel]",
+    ylabel="row [pixel]",
+):
     """Heat map of an LRP relevance map, colours symmetric around zero (white = no relevance).
 
     ``relevance``: shape ``(H, W)`` or ``(H, W, C)`` (summed over the channels). ``image``: the
@@ -454,12 +506,13 @@ def plot_relevance(relevance, image=None, ax=None, cmap="bwr", vmax=None, overla
         img = np.asarray(image, dtype=float)
         img = img.mean(axis=-1) if img.ndim == 3 else img
         if img.shape != rel.shape:
-            raise ValueError(f"image has shape {np.shape(image)}, which does not match the relevance map "
-                             f"{rel.shape} (H, W)")
+            raise ValueError(
+                f"image has shape {np.shape(image)}, which does not match the relevance map {rel.shape} (H, W)"
+            )
     ax = _axes(ax)
     if vmax is None:
         vmax = float(np.max(np.abs(rel), initial=0.0)) or 1.0
-    kw = dict(origin="upper", extent=extent, interpolation="nearest")
+    kw = {"origin": "upper", "extent": extent, "interpolation": "nearest"}
     if img is not None and overlay == "image":
         ax.imshow(img, cmap="gray", **kw)
         mesh = ax.imshow(rel, cmap=cmap, vmin=-vmax, vmax=vmax, alpha=alpha, **kw)
@@ -476,4 +529,3 @@ def plot_relevance(relevance, image=None, ax=None, cmap="bwr", vmax=None, overla
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax
-

@@ -33,8 +33,9 @@ def test_extra_features():
         checkerboard.features(x, ["x3"])
 
 
-@pytest.mark.parametrize("kwargs, message", [({"n": 0}, "n must"), ({"n": 5, "noise": 2}, "noise"),
-                                             ({"n": 5, "tiles": 3}, "tiles")])
+@pytest.mark.parametrize(
+    "kwargs, message", [({"n": 0}, "n must"), ({"n": 5, "noise": 2}, "noise"), ({"n": 5, "tiles": 3}, "tiles")]
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         checkerboard.simulate(**kwargs)

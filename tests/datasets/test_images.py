@@ -11,6 +11,7 @@ import threading
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -38,13 +39,16 @@ def test_idx_round_trip_keeps_shape_and_values():
     np.testing.assert_array_equal(_images.parse_idx(idx(a)), a)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda raw: b"\x01\x00" + raw[2:], "bad IDX magic"),
-    (lambda raw: raw[:2] + b"\x0d" + raw[3:], "not unsigned byte"),
-    (lambda raw: raw[:-5], "truncated"),
-    (lambda raw: raw + b"\x00", "trailing data"),
-    (lambda raw: b"", "bad IDX magic"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda raw: b"\x01\x00" + raw[2:], "bad IDX magic"),
+        (lambda raw: raw[:2] + b"\x0d" + raw[3:], "not unsigned byte"),
+        (lambda raw: raw[:-5], "truncated"),
+        (lambda raw: raw + b"\x00", "trailing data"),
+        (lambda raw: b"", "bad IDX magic"),
+    ],
+)
 def test_malformed_idx_is_rejected_with_the_reason(mutate, message):
     raw = idx(np.zeros((3, 2, 2), np.uint8))
     with pytest.raises(ValueError, match=message):
@@ -80,9 +84,9 @@ SERVED: dict[str, bytes] = {}
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         type(self).hits.append(self.path)
         body = SERVED.get(self.path.rsplit("/", 1)[-1])
         if body is None:
@@ -119,7 +123,7 @@ def tiny_fashion(monkeypatch, server):
 
 
 def test_download_is_verified_cached_and_read_back(tiny_fashion, data_dir):
-    (x_train, y_train), (x_test, y_test), names = fashion_mnist.load(fast=False)
+    (x_train, y_train), (_x_test, y_test), names = fashion_mnist.load(fast=False)
     np.testing.assert_array_equal(x_train, TINY["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(y_test, TINY["t10k-labels-idx1-ubyte.gz"])
     assert x_train.dtype == np.uint8 and y_train.dtype == np.int64 and names[9] == "Ankle boot"
@@ -129,11 +133,14 @@ def test_download_is_verified_cached_and_read_back(tiny_fashion, data_dir):
     assert len(_Handler.hits) == hits == 4, "a second load must come from the cache"
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda b: b[: len(b) // 2], "gzip"),
-    (lambda b: gzip.compress(b"\x00\x00\x08\x01" + b"\x00" * 8), "SHA-256"),
-    (lambda b: b"<html>rate limit</html>", "gzip"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda b: b[: len(b) // 2], "gzip"),
+        (lambda b: gzip.compress(b"\x00\x00\x08\x01" + b"\x00" * 8), "SHA-256"),
+        (lambda b: b"<html>rate limit</html>", "gzip"),
+    ],
+)
 def test_bad_download_is_rejected_naming_the_file(tiny_fashion, data_dir, damage, reason):
     name = "train-labels-idx1-ubyte.gz"
     SERVED[name] = damage(SERVED[name])
@@ -231,17 +238,20 @@ def _cifar_archive(records=2, skip=(), short=None):
 def test_cifar_binary_records_become_channels_last_images(monkeypatch):
     monkeypatch.setattr(cifar10, "RECORDS_PER_BATCH", 2)
     payload, expected = _cifar_archive()
-    (x_train, y_train), (x_test, y_test), names = cifar10.parse(payload)
+    (x_train, y_train), (x_test, _y_test), names = cifar10.parse(payload)
     assert x_train.shape == (10, 32, 32, 3) and x_test.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(x_train[:2], expected["data_batch_1.bin"])
     np.testing.assert_array_equal(x_test, expected["test_batch.bin"])
     assert y_train[:2].tolist() == [0, 1] and names[0] == "airplane"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"skip": ("data_batch_3.bin",)}, "lacks"),
-    ({"short": "test_batch.bin"}, "expected 2 records"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"skip": ("data_batch_3.bin",)}, "lacks"),
+        ({"short": "test_batch.bin"}, "expected 2 records"),
+    ],
+)
 def test_cifar_archive_with_missing_member_or_wrong_record_size_is_rejected(monkeypatch, kwargs, message):
     monkeypatch.setattr(cifar10, "RECORDS_PER_BATCH", 2)
     with pytest.raises(ValueError, match=message):
@@ -256,7 +266,7 @@ def test_cifar_download_is_checked_against_the_published_md5(server, data_dir, m
     with pytest.raises(DataUnavailableError, match="MD5 mismatch"):  # the tiny archive is not the real file
         cifar10.load(fast=False)
     monkeypatch.setattr(cifar10, "MD5", hashlib.md5(payload).hexdigest())
-    (x_train, _), (x_test, _), _ = cifar10.load(fast=False)
+    (x_train, _), (_x_test, _), _ = cifar10.load(fast=False)
     assert x_train.shape == (10, 32, 32, 3) and (data_dir / "cifar10" / cifar10.FILENAME).is_file()
 
 

@@ -95,11 +95,16 @@ def test_same_seed_gives_same_events_and_other_seed_does_not():
     assert a["x"].shape == (100, 5) and list(a["feature_names"]) == list(planing.FEATURE_NAMES)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "n must"), ({"n": 5, "window": (200, 60)}, "window must"),
-    ({"n": 5, "correlations": (1.2, 0, 0)}, "correlations must"), ({"n": 5, "signal_fraction": 2}, "signal_fraction"),
-    ({"n": 5, "signal_means": (1, 2)}, "signal_means must"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "n must"),
+        ({"n": 5, "window": (200, 60)}, "window must"),
+        ({"n": 5, "correlations": (1.2, 0, 0)}, "correlations must"),
+        ({"n": 5, "signal_fraction": 2}, "signal_fraction"),
+        ({"n": 5, "signal_means": (1, 2)}, "signal_means must"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         planing.simulate(**kwargs)

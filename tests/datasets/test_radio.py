@@ -118,8 +118,9 @@ def test_traces_minus_signals_are_like_noise_only_traces(data):
     assert stats.ks_2samp(rms(residual), rms(noise_only)).pvalue > 1e-3
     assert stats.ks_2samp(peak_over_rms(residual), peak_over_rms(noise_only)).pvalue > 1e-3
     # the full traces with pulses are clearly not noise-like by the same statistic
-    assert stats.ks_2samp(peak_over_rms(data["traces"][pulse].astype(np.float64)),
-                          peak_over_rms(noise_only)).pvalue < 1e-6
+    assert (
+        stats.ks_2samp(peak_over_rms(data["traces"][pulse].astype(np.float64)), peak_over_rms(noise_only)).pvalue < 1e-6
+    )
     assert abs(residual.mean()) < 0.01  # zero-mean: no DC passes the filter
 
 
@@ -130,10 +131,12 @@ def test_rfi_lines_add_narrow_spectral_peaks():
     ms_quiet = np.mean(quiet["traces"].astype(np.float64) ** 2)
     ms_loud = np.mean(loud["traces"].astype(np.float64) ** 2)
     assert ms_loud - ms_quiet == pytest.approx(0.75, abs=0.15)  # binomial spread of line counts
+
     # narrow: the strongest bin of a trace holds far more power than in pure sky noise
     def max_bin_share(x):
         p = np.abs(np.fft.rfft(x.astype(np.float64), axis=-1)) ** 2
         return np.median(p.max(axis=-1) / p.sum(axis=-1))
+
     assert max_bin_share(loud["traces"]) > 3 * max_bin_share(quiet["traces"])
 
 

@@ -10,7 +10,7 @@ def test_noise_free_targets_continue_the_sine_recurrence():
     d = sine.simulate(200, length=40, seed=1, noise=0.0, horizon=8)
     x, y = d["x"][:, :, 0].astype(np.float64), d["y"].astype(np.float64)
     np.testing.assert_array_equal(d["y"], d["y_clean"])
-    for s, target in zip(x, y):
+    for s, target in zip(x, y, strict=False):
         # s(t+1) + s(t-1) = 2 cos(w) s(t): fit 2 cos(w) from the window alone, then extrapolate
         k = np.dot(s[2:] + s[:-2], s[1:-1]) / np.dot(s[1:-1], s[1:-1])
         series = list(s[-2:])
@@ -47,11 +47,17 @@ def test_shapes_dtypes_and_seed():
     assert not np.array_equal(a["x"], c["x"])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "n must"), ({"n": 3, "length": 1}, "length must"), ({"n": 3, "horizon": 0}, "horizon must"),
-    ({"n": 3, "noise": -0.1}, "noise must"), ({"n": 3, "period": (1.5, 10)}, "period must"),
-    ({"n": 3, "amplitude": 1.0}, "amplitude must"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "n must"),
+        ({"n": 3, "length": 1}, "length must"),
+        ({"n": 3, "horizon": 0}, "horizon must"),
+        ({"n": 3, "noise": -0.1}, "noise must"),
+        ({"n": 3, "period": (1.5, 10)}, "period must"),
+        ({"n": 3, "amplitude": 1.0}, "amplitude must"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sine.simulate(**kwargs)

@@ -93,8 +93,9 @@ def test_only_signal_maps_carry_source_events(mixed):
 
 def test_multiplet_deflection_is_linear_in_inverse_energy_without_turbulence():
     deflection = 150.0
-    d = skymap.simulate(20, signal_fraction=1.0, seed=15, n_sources=2, source_event_fraction=0.1,
-                        deflection=deflection, turbulence=0.0)
+    d = skymap.simulate(
+        20, signal_fraction=1.0, seed=15, n_sources=2, source_event_fraction=0.1, deflection=deflection, turbulence=0.0
+    )
     checked = 0
     for m in range(20):
         for k in range(2):
@@ -117,8 +118,9 @@ def test_multiplet_deflection_is_linear_in_inverse_energy_without_turbulence():
 
 def test_turbulent_smearing_across_the_street_scales_as_inverse_energy():
     turbulence = 50.0
-    d = skymap.simulate(100, signal_fraction=1.0, seed=16, n_sources=3, source_event_fraction=0.1,
-                        turbulence=turbulence)
+    d = skymap.simulate(
+        100, signal_fraction=1.0, seed=16, n_sources=3, source_event_fraction=0.1, turbulence=turbulence
+    )
     m, e = np.nonzero(d["source_id"] >= 0)
     k = d["source_id"][m, e]
     s = d["source_directions"][m, k].astype(np.float64)

@@ -95,8 +95,7 @@ def test_counts_are_non_negative_integers_with_poisson_variance():
 def test_sphere_form_factor_first_minimum_is_at_qr_4_49():
     assert speckle.sphere_amplitude(np.array([0.0, 4.4934]))[0] == 1.0
     assert abs(speckle.sphere_amplitude(np.array([4.4934]))[0]) < 1e-4
-    d = speckle.simulate(1, seed=0, speckle_size=1.0, radius=10.0, polydispersity=0.0, aspect=1.0,
-                         volume_fraction=0.0)
+    d = speckle.simulate(1, seed=0, speckle_size=1.0, radius=10.0, polydispersity=0.0, aspect=1.0, volume_fraction=0.0)
     clean = d["clean"][0].astype(np.float64)
     k = np.arange(64) - 32
     r = np.rint(np.hypot(*np.meshgrid(k, k))).astype(int)
@@ -120,12 +119,19 @@ def test_same_seed_gives_same_patterns_and_other_seed_does_not():
     assert not np.array_equal(a["speckled"], c["speckled"])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "n must"), ({"n": 2, "size": 63}, "size must"), ({"n": 2, "modes": 0}, "modes must"),
-    ({"n": 2, "photons": -1.0}, "photons must"), ({"n": 2, "speckle_size": 0.5}, "speckle_size must"),
-    ({"n": 2, "radius": (5.0, 2.0)}, "radius must"), ({"n": 2, "polydispersity": 0.5}, "polydispersity must"),
-    ({"n": 2, "volume_fraction": "dense"}, "volume_fraction must"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "n must"),
+        ({"n": 2, "size": 63}, "size must"),
+        ({"n": 2, "modes": 0}, "modes must"),
+        ({"n": 2, "photons": -1.0}, "photons must"),
+        ({"n": 2, "speckle_size": 0.5}, "speckle_size must"),
+        ({"n": 2, "radius": (5.0, 2.0)}, "radius must"),
+        ({"n": 2, "polydispersity": 0.5}, "polydispersity must"),
+        ({"n": 2, "volume_fraction": "dense"}, "volume_fraction must"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         speckle.simulate(**kwargs)

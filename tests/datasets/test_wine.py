@@ -4,6 +4,7 @@ import threading
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -18,15 +19,19 @@ needs_mirror = pytest.mark.skipif(GOOD is None, reason="offline mirror ../shared
 class _Handler(BaseHTTPRequestHandler):
     """Serves /good, /truncated (short body, honest length), /cut (connection drops mid-body), /garbage."""
 
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         type(self).hits.append(self.path)
         if self.path == "/missing":
             self.send_error(404)
             return
-        body = {"/good": GOOD, "/truncated": GOOD[: len(GOOD) // 2], "/garbage": b"<html>rate limit</html>",
-                "/cut": GOOD}[self.path]
+        body = {
+            "/good": GOOD,
+            "/truncated": GOOD[: len(GOOD) // 2],
+            "/garbage": b"<html>rate limit</html>",
+            "/cut": GOOD,
+        }[self.path]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+
 import keras
 import matplotlib
 import numpy as np
@@ -27,29 +28,33 @@ def _dense_net(seed=0, bias=False, out_activation=None, dtype="float32"):
     """Dense(6, relu) -> Dense(5) -> ReLU -> Dense(3); float64 models give exact reference logits."""
     keras.utils.set_random_seed(seed)
     init = keras.initializers.RandomNormal(stddev=0.3, seed=seed) if bias else "zeros"
-    return keras.Sequential([
-        keras.Input((7,), dtype=dtype),
-        L.Dense(6, activation="relu", use_bias=bias, bias_initializer=init, name="d1", dtype=dtype),
-        L.Dense(5, use_bias=bias, bias_initializer=init, name="d2", dtype=dtype),
-        L.ReLU(name="relu2", dtype=dtype),
-        L.Dense(3, activation=out_activation, use_bias=bias, bias_initializer=init, name="d3", dtype=dtype),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((7,), dtype=dtype),
+            L.Dense(6, activation="relu", use_bias=bias, bias_initializer=init, name="d1", dtype=dtype),
+            L.Dense(5, use_bias=bias, bias_initializer=init, name="d2", dtype=dtype),
+            L.ReLU(name="relu2", dtype=dtype),
+            L.Dense(3, activation=out_activation, use_bias=bias, bias_initializer=init, name="d3", dtype=dtype),
+        ]
+    )
 
 
 def _conv_net(seed=0, out_activation=None, dtype="float32"):
     """Conv(relu) -> MaxPool -> Conv -> relu -> AvgPool -> Flatten -> Dropout -> Dense, bias-free."""
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((8, 8, 2), dtype=dtype),
-        L.Conv2D(4, 3, padding="same", activation="relu", use_bias=False, name="c1", dtype=dtype),
-        L.MaxPooling2D(2, name="max", dtype=dtype),
-        L.Conv2D(5, 2, use_bias=False, name="c2", dtype=dtype),
-        L.Activation("relu", name="act", dtype=dtype),
-        L.AveragePooling2D(2, padding="same", name="avg", dtype=dtype),
-        L.Flatten(name="flat", dtype=dtype),
-        L.Dropout(0.5, name="drop", dtype=dtype),
-        L.Dense(3, activation=out_activation, use_bias=False, name="out", dtype=dtype),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 2), dtype=dtype),
+            L.Conv2D(4, 3, padding="same", activation="relu", use_bias=False, name="c1", dtype=dtype),
+            L.MaxPooling2D(2, name="max", dtype=dtype),
+            L.Conv2D(5, 2, use_bias=False, name="c2", dtype=dtype),
+            L.Activation("relu", name="act", dtype=dtype),
+            L.AveragePooling2D(2, padding="same", name="avg", dtype=dtype),
+            L.Flatten(name="flat", dtype=dtype),
+            L.Dropout(0.5, name="drop", dtype=dtype),
+            L.Dense(3, activation=out_activation, use_bias=False, name="out", dtype=dtype),
+        ]
+    )
 
 
 def _x(shape, seed=1, positive=False):
@@ -118,7 +123,7 @@ def _reference_dense_net(model, x, rules, target, **params):
             a = np.maximum(a, 0)
     r = np.zeros_like(a)
     r[np.arange(len(a)), target] = a[np.arange(len(a)), target]
-    for layer, a_in, rule in zip(dense[::-1], acts[::-1], rules[::-1]):
+    for layer, a_in, rule in zip(dense[::-1], acts[::-1], rules[::-1], strict=False):
         w = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
         b = np.zeros(w.shape[1]) if layer.bias is None else keras.ops.convert_to_numpy(layer.bias).astype(np.float64)
         r = _reference_dense_layer(a_in, w, b, r, rule, **params)
@@ -131,7 +136,7 @@ def test_every_rule_matches_explicit_numpy_reference_on_dense_net_with_biases(ru
     model = _dense_net(seed=3, bias=True)
     x = _x((9, 7), seed=4)
     target = np.argmax(_logits(model, x) + keras.ops.convert_to_numpy(model.layers[-1].bias), axis=1)
-    params = dict(epsilon=0.05, gamma=0.3, alpha=3.0, beta=2.0)
+    params = {"epsilon": 0.05, "gamma": 0.3, "alpha": 3.0, "beta": 2.0}
     # flat/wsquare are first-layer rules: the reference uses epsilon above them
     rules = [rule, "epsilon", "epsilon"] if rule in ("flat", "wsquare") else [rule] * 3
     expected = _reference_dense_net(model, x, rules, target, eps=0.05, gamma=0.3, alpha=3.0, beta=2.0)
@@ -306,13 +311,21 @@ def _float32_close_rule_set():
 
 def test_batchnorm_after_dense_is_folded_into_its_weights():
     keras.utils.set_random_seed(16)
-    model = keras.Sequential([keras.Input((7,)), L.Dense(6, name="d1"), L.BatchNormalization(name="bn"),
-                              L.ReLU(), L.Dense(3, use_bias=False, name="d2")])
+    model = keras.Sequential(
+        [
+            keras.Input((7,)),
+            L.Dense(6, name="d1"),
+            L.BatchNormalization(name="bn"),
+            L.ReLU(),
+            L.Dense(3, use_bias=False, name="d2"),
+        ]
+    )
     _set_bn_statistics(model.get_layer("bn"), 17)
     scale, shift = _bn_affine(model.get_layer("bn"))
     w, b = (keras.ops.convert_to_numpy(v).astype(np.float64) for v in model.get_layer("d1").weights)
-    folded = keras.Sequential([keras.Input((7,)), L.Dense(6, activation="relu", name="f1"),
-                               L.Dense(3, use_bias=False, name="f2")])
+    folded = keras.Sequential(
+        [keras.Input((7,)), L.Dense(6, activation="relu", name="f1"), L.Dense(3, use_bias=False, name="f2")]
+    )
     folded.get_layer("f1").set_weights([w * scale, b * scale + shift])
     folded.get_layer("f2").set_weights(model.get_layer("d2").get_weights())
     x = _x((5, 7), seed=18)
@@ -323,12 +336,24 @@ def test_batchnorm_after_dense_is_folded_into_its_weights():
 
 def test_batchnorm_after_relu_acts_as_elementwise_affine_layer():
     keras.utils.set_random_seed(19)
-    model = keras.Sequential([keras.Input((7,)), L.Dense(6, activation="relu", name="d1"),
-                              L.BatchNormalization(name="bn"), L.Dense(3, use_bias=False, name="d2")])
+    model = keras.Sequential(
+        [
+            keras.Input((7,)),
+            L.Dense(6, activation="relu", name="d1"),
+            L.BatchNormalization(name="bn"),
+            L.Dense(3, use_bias=False, name="d2"),
+        ]
+    )
     _set_bn_statistics(model.get_layer("bn"), 20)
     scale, shift = _bn_affine(model.get_layer("bn"))
-    diagonal = keras.Sequential([keras.Input((7,)), L.Dense(6, activation="relu", name="d1"),
-                                 L.Dense(6, name="diag"), L.Dense(3, use_bias=False, name="d2")])
+    diagonal = keras.Sequential(
+        [
+            keras.Input((7,)),
+            L.Dense(6, activation="relu", name="d1"),
+            L.Dense(6, name="diag"),
+            L.Dense(3, use_bias=False, name="d2"),
+        ]
+    )
     diagonal.get_layer("d1").set_weights(model.get_layer("d1").get_weights())
     diagonal.get_layer("diag").set_weights([np.diag(scale), shift])
     diagonal.get_layer("d2").set_weights(model.get_layer("d2").get_weights())
@@ -340,14 +365,27 @@ def test_batchnorm_after_relu_acts_as_elementwise_affine_layer():
 
 def test_batchnorm_after_conv_is_folded_into_its_kernel():
     keras.utils.set_random_seed(22)
-    model = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3, use_bias=False, name="c"),
-                              L.BatchNormalization(name="bn"), L.ReLU(), L.GlobalAveragePooling2D(),
-                              L.Dense(2, use_bias=False, name="d")])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            L.Conv2D(3, 3, use_bias=False, name="c"),
+            L.BatchNormalization(name="bn"),
+            L.ReLU(),
+            L.GlobalAveragePooling2D(),
+            L.Dense(2, use_bias=False, name="d"),
+        ]
+    )
     _set_bn_statistics(model.get_layer("bn"), 23)
     scale, shift = _bn_affine(model.get_layer("bn"))
     kernel = keras.ops.convert_to_numpy(model.get_layer("c").kernel).astype(np.float64)
-    folded = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3, activation="relu", name="c"),
-                               L.GlobalAveragePooling2D(), L.Dense(2, use_bias=False, name="d")])
+    folded = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            L.Conv2D(3, 3, activation="relu", name="c"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(2, use_bias=False, name="d"),
+        ]
+    )
     folded.get_layer("c").set_weights([kernel * scale, shift])
     folded.get_layer("d").set_weights(model.get_layer("d").get_weights())
     x = _x((4, 6, 6, 2), seed=24)
@@ -368,7 +406,7 @@ def test_composite_of_one_rule_by_class_or_name_equals_that_rule():
         reference = lrp(model, x, rule=rule)
         np.testing.assert_allclose(lrp(model, x, rule=by_class), reference, rtol=0, atol=0)
         np.testing.assert_allclose(lrp(model, x, rule=by_name), reference, rtol=0, atol=0)
-        np.testing.assert_allclose(lrp(model, x, rule=lambda layer: rule), reference, rtol=0, atol=0)
+        np.testing.assert_allclose(lrp(model, x, rule=lambda layer, rule=rule: rule), reference, rtol=0, atol=0)
 
 
 def test_composite_applies_name_before_class_with_per_layer_parameters():
@@ -388,8 +426,9 @@ def test_composite_applies_name_before_class_with_per_layer_parameters():
 def test_first_layer_rule_equals_naming_the_first_layer():
     model = _dense_net(seed=29)
     x = _x((4, 7), seed=30)
-    np.testing.assert_allclose(lrp(model, x, rule="epsilon", first_layer_rule="flat"),
-                               lrp(model, x, rule={"d1": "flat"}), rtol=0, atol=0)
+    np.testing.assert_allclose(
+        lrp(model, x, rule="epsilon", first_layer_rule="flat"), lrp(model, x, rule={"d1": "flat"}), rtol=0, atol=0
+    )
 
 
 # --- layers and models ----------------------------------------------------------------------------
@@ -418,8 +457,9 @@ def test_functional_and_nested_models_equal_their_sequential_version():
     for layer in seq.layers:
         h = layer(h)
     functional = keras.Model(inp, h)
-    nested = keras.Sequential([keras.Input((8, 8, 2)), keras.Sequential(seq.layers[:3]),
-                               keras.Sequential(seq.layers[3:])])
+    nested = keras.Sequential(
+        [keras.Input((8, 8, 2)), keras.Sequential(seq.layers[:3]), keras.Sequential(seq.layers[3:])]
+    )
     x = _x((3, 8, 8, 2), seed=34)
     reference = lrp(seq, x, rule="zplus")
     np.testing.assert_allclose(lrp(functional, x, rule="zplus"), reference, rtol=0, atol=0)
@@ -454,12 +494,22 @@ def test_single_sample_without_batch_axis_keeps_its_shape():
     np.testing.assert_allclose(one, lrp(model, x)[1], rtol=EXACT, atol=1e-15)
 
 
-@pytest.mark.parametrize("make,name,cls", [
-    (lambda: keras.Sequential([keras.Input((5, 3)), L.LSTM(4, name="my_lstm"), L.Dense(2)]), "my_lstm", "LSTM"),
-    (lambda: keras.Sequential([keras.Input((3,)), L.Dense(4, activation="tanh", name="th"), L.Dense(2)]), "th", "tanh"),
-    (lambda: keras.Sequential([keras.Input((3,)), L.Dense(4, name="d"), L.LeakyReLU(name="leaky"), L.Dense(2)]),
-     "leaky", "LeakyReLU"),
-])
+@pytest.mark.parametrize(
+    "make,name,cls",
+    [
+        (lambda: keras.Sequential([keras.Input((5, 3)), L.LSTM(4, name="my_lstm"), L.Dense(2)]), "my_lstm", "LSTM"),
+        (
+            lambda: keras.Sequential([keras.Input((3,)), L.Dense(4, activation="tanh", name="th"), L.Dense(2)]),
+            "th",
+            "tanh",
+        ),
+        (
+            lambda: keras.Sequential([keras.Input((3,)), L.Dense(4, name="d"), L.LeakyReLU(name="leaky"), L.Dense(2)]),
+            "leaky",
+            "LeakyReLU",
+        ),
+    ],
+)
 def test_unsupported_layer_or_activation_raises_naming_it(make, name, cls):
     model = make()
     x = np.ones((2, *model.inputs[0].shape[1:]))
@@ -539,12 +589,23 @@ def _pooled_and_flat_twins(seed):
     """Conv(relu, bias-free) -> GlobalAveragePooling -> Dense, and the same map with the average folded
     into a Dense on the flattened feature maps (kernel w / (H W) at every position)."""
     keras.utils.set_random_seed(seed)
-    conv = dict(filters=3, kernel_size=3, activation="relu", use_bias=False, dtype="float64")
-    pooled = keras.Sequential([keras.Input((6, 6, 2), dtype="float64"), L.Conv2D(name="c", **conv),
-                               L.GlobalAveragePooling2D(name="gap", dtype="float64"),
-                               L.Dense(2, use_bias=False, name="d", dtype="float64")])
-    flat = keras.Sequential([keras.Input((6, 6, 2), dtype="float64"), L.Conv2D(name="c", **conv),
-                             L.Flatten(dtype="float64"), L.Dense(2, use_bias=False, name="d", dtype="float64")])
+    conv = {"filters": 3, "kernel_size": 3, "activation": "relu", "use_bias": False, "dtype": "float64"}
+    pooled = keras.Sequential(
+        [
+            keras.Input((6, 6, 2), dtype="float64"),
+            L.Conv2D(name="c", **conv),
+            L.GlobalAveragePooling2D(name="gap", dtype="float64"),
+            L.Dense(2, use_bias=False, name="d", dtype="float64"),
+        ]
+    )
+    flat = keras.Sequential(
+        [
+            keras.Input((6, 6, 2), dtype="float64"),
+            L.Conv2D(name="c", **conv),
+            L.Flatten(dtype="float64"),
+            L.Dense(2, use_bias=False, name="d", dtype="float64"),
+        ]
+    )
     flat.get_layer("c").set_weights(pooled.get_layer("c").get_weights())
     w = pooled.get_layer("d").get_weights()[0]  # (3, 2)
     flat.get_layer("d").set_weights([np.tile(w, (16, 1)) / 16.0])  # 4x4 positions, channels last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+
 import keras
 import numpy as np
 import pytest
@@ -170,8 +171,11 @@ def _dense_bn_kernel(width):
 @pytest.mark.parametrize("aggregation", ["mean", "max", "sum"])
 @pytest.mark.parametrize(
     "make_kernel",
-    [lambda: keras.layers.Dense(6, activation="tanh"), lambda: keras.layers.Dense(5, use_bias=False),
-     lambda: _dense_bn_kernel(7)],
+    [
+        lambda: keras.layers.Dense(6, activation="tanh"),
+        lambda: keras.layers.Dense(5, use_bias=False),
+        lambda: _dense_bn_kernel(7),
+    ],
     ids=["dense", "dense-no-bias", "dense-bn-sequential"],
 )
 @pytest.mark.parametrize("graph", ["fixed", "dynamic"])
@@ -195,8 +199,10 @@ def test_factorised_path_equals_explicit_edge_tensor(aggregation, make_kernel, g
                 out = layer(args, training=training)
                 loss = keras.ops.sum(keras.ops.square(out))
             grads = tape.gradient(loss, layer.trainable_weights)
-            results[factorize, training] = (keras.ops.convert_to_numpy(out),
-                                            [keras.ops.convert_to_numpy(g) for g in grads])
+            results[factorize, training] = (
+                keras.ops.convert_to_numpy(out),
+                [keras.ops.convert_to_numpy(g) for g in grads],
+            )
     assert layer._leading_dense() is not None  # the kernel qualifies, so the True runs were factorised
     for training in (False, True):
         (out_f, grads_f), (out_e, grads_e) = results[True, training], results[False, training]
@@ -206,7 +212,7 @@ def test_factorised_path_equals_explicit_edge_tensor(aggregation, make_kernel, g
             # depend on the rounding of each path; the aggregation code is shared by both paths,
             # so mean and sum test the factorised backward pass.
             continue
-        for g_f, g_e in zip(grads_f, grads_e):
+        for g_f, g_e in zip(grads_f, grads_e, strict=False):
             np.testing.assert_allclose(g_f, g_e, rtol=1e-3, atol=1e-3 * max(1.0, np.abs(g_e).max()))
 
 
@@ -285,7 +291,7 @@ def test_gradients_reach_every_kernel_weight():
         loss = keras.ops.sum(keras.ops.square(layer([points, feats])))
     grads = tape.gradient(loss, layer.trainable_weights)
     assert len(layer.trainable_weights) == 4  # two Dense layers, kernel + bias each
-    for var, grad in zip(layer.trainable_weights, grads):
+    for var, grad in zip(layer.trainable_weights, grads, strict=False):
         assert grad is not None, var.path
         assert np.abs(keras.ops.convert_to_numpy(grad)).max() > 0, var.path
 
@@ -372,7 +378,8 @@ def test_geometry_survives_save_and_load_and_unknown_geometry_raises(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert loaded.layers[-1].geometry == "distance"
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(data)), keras.ops.convert_to_numpy(model(data)),
-                               atol=ATOL)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(data)), keras.ops.convert_to_numpy(model(data)), atol=ATOL
+    )
     with pytest.raises(ValueError, match=r"geometry must be one of"):
         EdgeConv(keras.layers.Dense(3), k=2, geometry="angle")

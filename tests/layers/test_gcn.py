@@ -45,8 +45,9 @@ def _reference(x, a_filter, kernel, bias, activation=np.tanh):
 
 def _sparse(a):
     coo = sp.coo_matrix(a)
-    return tf.sparse.reorder(tf.SparseTensor(np.stack([coo.row, coo.col], 1).astype("int64"),
-                                             coo.data.astype("float32"), coo.shape))
+    return tf.sparse.reorder(
+        tf.SparseTensor(np.stack([coo.row, coo.col], 1).astype("int64"), coo.data.astype("float32"), coo.shape)
+    )
 
 
 def _layer_with_random_weights(n_features, channels, seed, **kwargs):
@@ -123,12 +124,16 @@ def test_normalize_true_on_the_raw_adjacency_equals_the_prefiltered_matrix():
     a, x = _graph(15, weighted=True), _features(16, 12, 5)
     layer = _layer_with_random_weights(5, 3, seed=17)
     inside = _layer_with_random_weights(5, 3, seed=17, normalize=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(inside([x, a])),
-                               keras.ops.convert_to_numpy(layer([x, gcn_filter(a)])), atol=ATOL)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(inside([x, a])), keras.ops.convert_to_numpy(layer([x, gcn_filter(a)])), atol=ATOL
+    )
     stack = np.stack([a, _graph(18)])  # batch mode normalises each graph
     xs = _features(19, 2, 12, 5)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(inside([xs, stack])),
-                               keras.ops.convert_to_numpy(layer([xs, gcn_filter(stack)])), atol=ATOL)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(inside([xs, stack])),
+        keras.ops.convert_to_numpy(layer([xs, gcn_filter(stack)])),
+        atol=ATOL,
+    )
     with pytest.raises(ValueError, match="normalize=True needs a dense adjacency"):
         inside([x, _sparse(a)])
 
@@ -185,20 +190,30 @@ def test_single_mode_model_trains_on_a_masked_node_subset():
 
 
 def test_get_config_round_trip_keeps_every_argument():
-    layer = GCNConv(7, activation="elu", use_bias=False, kernel_initializer="he_normal",
-                    kernel_regularizer=keras.regularizers.L2(0.01), normalize=True, name="g")
+    layer = GCNConv(
+        7,
+        activation="elu",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.L2(0.01),
+        normalize=True,
+        name="g",
+    )
     clone = GCNConv.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone.channels == 7 and clone.normalize is True and clone.name == "g"
     assert keras.saving.get_registered_object("dlphys>GCNConv") is GCNConv
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"channels": 0}, r"channels must be a positive integer.*channels=0"),
-    ({"channels": 2.5}, r"channels=2.5"),
-    ({"channels": True}, r"channels=True"),
-    ({"channels": 2, "normalize": "yes"}, r"normalize must be True or False.*'yes'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"channels": 0}, r"channels must be a positive integer.*channels=0"),
+        ({"channels": 2.5}, r"channels=2.5"),
+        ({"channels": True}, r"channels=True"),
+        ({"channels": 2, "normalize": "yes"}, r"normalize must be True or False.*'yes'"),
+    ],
+)
 def test_invalid_arguments_are_named_in_the_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GCNConv(**kwargs)
@@ -247,20 +262,31 @@ def test_layer_gives_spektrals_output_for_the_same_weights(tmp_path):
     draws its own weights, and our Keras 3 layer, given those weights, must reproduce its outputs."""
     pytest.importorskip("spektral")
     pytest.importorskip("tf_keras")
-    inputs = {"a": _graph(30, weighted=True), "a_stack": np.stack([_graph(31), _graph(32)]),
-              "x": _features(33, 12, 5), "x_stack": _features(34, 2, 12, 5)}
+    inputs = {
+        "a": _graph(30, weighted=True),
+        "a_stack": np.stack([_graph(31), _graph(32)]),
+        "x": _features(33, 12, 5),
+        "x_stack": _features(34, 2, 12, 5),
+    }
     np.savez(tmp_path / "in.npz", **inputs)
     (tmp_path / "run.py").write_text(SPEKTRAL_SCRIPT)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "run.py"), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, f"spektral subprocess failed:\n{run.stderr[-3000:]}"
     ref = dict(np.load(tmp_path / "out.npz"))
 
     # The same normalised adjacency (spektral.utils.gcn_filter), dense, sparse and stacked.
     np.testing.assert_allclose(gcn_filter(inputs["a"]), ref["filter_dense"], rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(gcn_filter(sp.csr_matrix(inputs["a"])).toarray(), ref["filter_sparse"], rtol=1e-6,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        gcn_filter(sp.csr_matrix(inputs["a"])).toarray(), ref["filter_sparse"], rtol=1e-6, atol=1e-7
+    )
     np.testing.assert_allclose(gcn_filter(inputs["a_stack"]), ref["filter_stack"], rtol=1e-6, atol=1e-7)
 
     # The same outputs for spektral's weights, in every mode (a layer with a random bias, so that
@@ -271,10 +297,12 @@ def test_layer_gives_spektrals_output_for_the_same_weights(tmp_path):
     a_f = gcn_filter(inputs["a"])
     assert np.abs(ref["bias"]).max() > 0.1, "spektral's bias must be non-zero for this test to check it"
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([inputs["x"], a_f])), ref["single"], atol=ATOL)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([inputs["x"], _sparse(a_f)])), ref["single_sparse"],
-                               atol=ATOL)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([inputs["x_stack"], gcn_filter(inputs["a_stack"])])),
-                               ref["batch"], atol=ATOL)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer([inputs["x"], _sparse(a_f)])), ref["single_sparse"], atol=ATOL
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer([inputs["x_stack"], gcn_filter(inputs["a_stack"])])), ref["batch"], atol=ATOL
+    )
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([inputs["x_stack"], a_f])), ref["mixed"], atol=ATOL)
     raw = GCNConv(3, activation="tanh", normalize=True)
     raw.build([(None, 5), (None, None)])

@@ -154,12 +154,14 @@ def test_group_convolution_commutes_with_the_p6_action(radius):
 def test_stack_with_orientation_pooling_is_exactly_rotation_equivariant(mode):
     rng = np.random.default_rng(3)
     x = hex_supported(rng, (2, 15, 15, 2), radius=7)
-    model = keras.Sequential([
-        keras.Input((15, 15, 2)),
-        random_bias(HexConv2D, 5, activation="relu"),
-        random_bias(GroupHexConv2D, 4, radius=2, activation="relu"),
-        OrientationPooling(mode),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((15, 15, 2)),
+            random_bias(HexConv2D, 5, activation="relu"),
+            random_bias(GroupHexConv2D, 4, radius=2, activation="relu"),
+            OrientationPooling(mode),
+        ]
+    )
     y = to_numpy(model(x))
     inside = hex_mask((15, 15), 7 - 1 - 2)
     assert y.shape == (2, 15, 15, 4) and y[:, inside].std() > 0.05
@@ -195,7 +197,7 @@ def _shifted(x, dr, dq):
     pad = [(0, 0), (2, 2), (2, 2)] + [(0, 0)] * (x.ndim - 3)
     xp = np.pad(x, pad)
     height, width = x.shape[1:3]
-    return xp[:, 2 + dr:2 + dr + height, 2 + dq:2 + dq + width]
+    return xp[:, 2 + dr : 2 + dr + height, 2 + dq : 2 + dq + width]
 
 
 def test_radius_1_matches_brute_force_numpy_hex_convolution():
@@ -207,7 +209,7 @@ def test_radius_1_matches_brute_force_numpy_hex_convolution():
     kernel, bias = (np.asarray(w, "float64") for w in lift.get_weights())
     cells = [tuple(int(v) for v in o) for o in hex_offsets(1)]
     for theta in range(6):
-        ref = np.zeros(x.shape[:3] + (4,)) + bias
+        ref = np.zeros((*x.shape[:3], 4)) + bias
         for i, (dr, dq) in enumerate(cells):
             for _ in range(theta):
                 dr, dq = rotate_cell(dr, dq)
@@ -220,7 +222,7 @@ def test_radius_1_matches_brute_force_numpy_hex_convolution():
     y6 = to_numpy(group(x6))
     kernel, bias = (np.asarray(w, "float64") for w in group.get_weights())
     for theta in range(6):
-        ref = np.zeros(x6.shape[:3] + (4,)) + bias
+        ref = np.zeros((*x6.shape[:3], 4)) + bias
         for i, (dr, dq) in enumerate(cells):
             for _ in range(theta):
                 dr, dq = rotate_cell(dr, dq)
@@ -254,12 +256,14 @@ def test_network_on_air_shower_grid_is_equivariant_to_turning_the_shower():
     assert stations[inside].all()
     assert_close(x_turned[:, inside], rotate_axial(x, 1)[:, inside])  # float32 positions: ~1e-7
 
-    model = keras.Sequential([
-        keras.Input((9, 13, 2)),
-        random_bias(HexConv2D, 6, activation="relu"),
-        random_bias(GroupHexConv2D, 6, activation="relu"),
-        OrientationPooling("max"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((9, 13, 2)),
+            random_bias(HexConv2D, 6, activation="relu"),
+            random_bias(GroupHexConv2D, 6, activation="relu"),
+            OrientationPooling("max"),
+        ]
+    )
     y, y_turned = to_numpy(model(x)), to_numpy(model(x_turned))
     assert y.shape == (1, 9, 13, 6) and np.isfinite(y).all()
     core = hex_mask((9, 13), 4 - 2)  # two radius-1 layers look two cells further out
@@ -307,19 +311,22 @@ def test_docstring_examples_run():
     assert result.attempted >= 3 and result.failed == 0
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: HexConv2D(0), "filters"),
-    (lambda: HexConv2D(4, radius=0), "radius"),
-    (lambda: GroupHexConv2D(2.5), "filters"),
-    (lambda: OrientationPooling("min"), "mode"),
-    (lambda: HexConv2D(2)(np.zeros((1, 5, 5, 6, 2), "float32")), r"\(batch, H, W, channels\)"),
-    (lambda: GroupHexConv2D(2)(np.zeros((1, 5, 5, 2), "float32")), r"\(batch, H, W, 6, channels\)"),
-    (lambda: GroupHexConv2D(2)(np.zeros((1, 5, 5, 4, 2), "float32")), "orientation axis"),
-    (lambda: OrientationPooling()(np.zeros((1, 5, 5, 2), "float32")), "rank 5"),
-    (lambda: rotate_axial(np.zeros((5, 5)), 1, axes=(0, 0)), "axes"),
-    (lambda: rotate_axial(np.zeros((1, 5, 5, 2)), 1, orientation_axis=3), "orientation_axis"),
-    (lambda: rotate_axial(np.zeros((1, 5, 5)), 1, center=(5, 0)), "center"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: HexConv2D(0), "filters"),
+        (lambda: HexConv2D(4, radius=0), "radius"),
+        (lambda: GroupHexConv2D(2.5), "filters"),
+        (lambda: OrientationPooling("min"), "mode"),
+        (lambda: HexConv2D(2)(np.zeros((1, 5, 5, 6, 2), "float32")), r"\(batch, H, W, channels\)"),
+        (lambda: GroupHexConv2D(2)(np.zeros((1, 5, 5, 2), "float32")), r"\(batch, H, W, 6, channels\)"),
+        (lambda: GroupHexConv2D(2)(np.zeros((1, 5, 5, 4, 2), "float32")), "orientation axis"),
+        (lambda: OrientationPooling()(np.zeros((1, 5, 5, 2), "float32")), "rank 5"),
+        (lambda: rotate_axial(np.zeros((5, 5)), 1, axes=(0, 0)), "axes"),
+        (lambda: rotate_axial(np.zeros((1, 5, 5, 2)), 1, orientation_axis=3), "orientation_axis"),
+        (lambda: rotate_axial(np.zeros((1, 5, 5)), 1, center=(5, 0)), "center"),
+    ],
+)
 def test_bad_arguments_raise_value_error_naming_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
         make()

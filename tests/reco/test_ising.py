@@ -18,8 +18,8 @@ def test_phase_labels_call_only_temperatures_below_tc_ordered():
 def _lattices_with_magnetization(values, size=10):
     """Lattices (N, size, size) whose first k spins are -1 so that |m| = |1 - 2k/size²| = each value."""
     out = np.ones((len(values), size * size), dtype=np.int8)
-    for row, m in zip(out, values):
-        row[: int(round((1 - m) / 2 * size * size))] = -1
+    for row, m in zip(out, values, strict=False):
+        row[: round((1 - m) / 2 * size * size)] = -1
     return out.reshape(-1, size, size)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from dlphys.datasets._download import DataUnavailableError  # raised by the loaders of real data
+from dlphys.datasets._download import DataUnavailableError as DataUnavailableError  # raised by the loaders of real data
 
 #: Every dataset module, in book order. ``load()`` of each builds its default cache.
 NAMES = (

@@ -9,7 +9,6 @@ tells the user what to do instead of showing a raw ``urllib`` traceback.
 from __future__ import annotations
 
 import hashlib
-import socket
 import urllib.error
 import urllib.request
 import warnings
@@ -31,8 +30,9 @@ def sha256_bytes(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def _problem(payload: bytes, sha256: str | None, validate: Callable[[bytes], None] | None,
-             md5: str | None = None) -> str | None:
+def _problem(
+    payload: bytes, sha256: str | None, validate: Callable[[bytes], None] | None, md5: str | None = None
+) -> str | None:
     """Why ``payload`` is not the expected file, or None when it is."""
     if sha256 is not None and sha256_bytes(payload) != sha256:
         return f"SHA-256 mismatch ({len(payload)} bytes, expected hash {sha256[:12]}...)"
@@ -47,7 +47,7 @@ def _problem(payload: bytes, sha256: str | None, validate: Callable[[bytes], Non
 
 
 def _download(url: str, timeout: float, desc: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) URLs only
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         chunks = []
         with tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False) as bar:
@@ -106,7 +106,7 @@ def fetch(
     for url in urls:
         try:
             payload = _download(url, timeout, desc=filename)
-        except (urllib.error.URLError, HTTPException, socket.timeout, OSError, ValueError) as exc:
+        except (TimeoutError, urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             tried.append(f"download {url}: {reason}")
             continue

@@ -49,11 +49,13 @@ def parse_idx(raw: bytes) -> np.ndarray:
     header = 4 + 4 * ndim
     if ndim < 1 or len(raw) < header:
         raise ValueError(f"IDX header for {ndim} dimensions is cut short ({len(raw)} bytes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
-        raise ValueError(f"IDX of shape {shape} needs {expected} bytes, the file has {len(raw)} "
-                         f"({'truncated' if len(raw) < expected else 'trailing data'})")
+        raise ValueError(
+            f"IDX of shape {shape} needs {expected} bytes, the file has {len(raw)} "
+            f"({'truncated' if len(raw) < expected else 'trailing data'})"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -67,8 +69,10 @@ def idx_validator(shape: tuple[int, ...], sha256: str | None = None, n_classes: 
     def validate(payload: bytes) -> None:
         raw = gunzip(payload)
         if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
-            raise ValueError(f"SHA-256 of the decompressed content differs from the original "
-                             f"({hashlib.sha256(raw).hexdigest()[:12]}... instead of {sha256[:12]}...)")
+            raise ValueError(
+                f"SHA-256 of the decompressed content differs from the original "
+                f"({hashlib.sha256(raw).hexdigest()[:12]}... instead of {sha256[:12]}...)"
+            )
         array = parse_idx(raw)
         if array.shape != tuple(shape):
             raise ValueError(f"shape {array.shape}, expected {tuple(shape)}")

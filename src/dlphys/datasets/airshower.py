@@ -253,8 +253,10 @@ def _check_params(n, p: dict) -> None:
     if not 15.0 <= lo < hi <= 21.0:
         raise ValueError(f"log_energy_range must satisfy 15 <= lo < hi <= 21 (log10 E/eV), got {(lo, hi)}")
     if not 0.0 < p["max_zenith_deg"] <= 65.0:
-        raise ValueError(f"max_zenith_deg must lie in (0, 65] (f_CIC and the LDF are for non-horizontal showers), "
-                         f"got {p['max_zenith_deg']}")
+        raise ValueError(
+            f"max_zenith_deg must lie in (0, 65] (f_CIC and the LDF are for non-horizontal showers), "
+            f"got {p['max_zenith_deg']}"
+        )
     if not 0.0 <= p["core_radius"] <= 3.0 * SPACING:
         raise ValueError(f"core_radius must lie in [0, {3 * SPACING:g}] m, got {p['core_radius']}")
     if not p["threshold"] > 0.0:
@@ -292,13 +294,17 @@ def simulate(
         source, ``core`` (n, 2) [m], ``logE`` (n,) log10(E/eV), ``s1000`` (n,) the true S(1000)
         [VEM] of each shower (before sampling).
     """
-    p = {"log_energy_range": tuple(float(v) for v in log_energy_range), "max_zenith_deg": float(max_zenith_deg),
-         "core_radius": float(core_radius), "threshold": float(threshold),
-         "s1000_fluctuation": float(s1000_fluctuation)}
+    p = {
+        "log_energy_range": tuple(float(v) for v in log_energy_range),
+        "max_zenith_deg": float(max_zenith_deg),
+        "core_radius": float(core_radius),
+        "threshold": float(threshold),
+        "s1000_fluctuation": float(s1000_fluctuation),
+    }
     _check_params(n, p)
     sizes = [min(_CHUNK, n - start) for start in range(0, n, _CHUNK)]
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
-    chunks = zip(sizes, seeds)
+    chunks = zip(sizes, seeds, strict=False)
     if progress:
         from tqdm import tqdm
 
@@ -315,8 +321,9 @@ def load(fast: bool | None = None, refresh: bool = False) -> dict[str, np.ndarra
     fast = config.fast_mode() if fast is None else fast
     n = N_FAST if fast else N_FULL
     params = {"n": n, "seed": 0, **DEFAULTS}
-    return _cache.cached("airshower", params, lambda: simulate(n, seed=0, progress=not fast),
-                         version=1, refresh=refresh)
+    return _cache.cached(
+        "airshower", params, lambda: simulate(n, seed=0, progress=not fast), version=1, refresh=refresh
+    )
 
 
 # --- network inputs and symmetry operations (used by exercises 7.2, 8.2, 11.1, 12.4) ---------------
@@ -325,8 +332,9 @@ def load(fast: bool | None = None, refresh: bool = False) -> dict[str, np.ndarra
 INPUT_CHANNELS = ("signal", "time", "triggered")
 
 
-def network_input(events: dict, layout: str = "offset", channels=("signal", "time"),
-                  time_unit: float = 1e-6) -> np.ndarray:
+def network_input(
+    events: dict, layout: str = "offset", channels=("signal", "time"), time_unit: float = 1e-6
+) -> np.ndarray:
     """Station maps of a batch of events, prepared as network input (one channel per quantity).
 
     * ``"signal"``: log10(1 + S / VEM): 0.6 … 5.5 for triggered stations (3 VEM … ~3·10⁴ VEM),
@@ -366,8 +374,7 @@ def network_input(events: dict, layout: str = "offset", channels=("signal", "tim
     if not time_unit > 0:
         raise ValueError(f"time_unit must be a positive time in s, got {time_unit}")
 
-    maps = {"signal": np.log10(1.0 + np.where(triggered, signal, 0.0)),
-            "triggered": triggered.astype(float)}
+    maps = {"signal": np.log10(1.0 + np.where(triggered, signal, 0.0)), "triggered": triggered.astype(float)}
     if "time" in channels:
         first = np.min(np.where(triggered, time, np.inf), axis=(1, 2), keepdims=True)
         first = np.where(np.isfinite(first), first, 0.0)  # an event without triggered stations

@@ -40,8 +40,15 @@ def features(x: np.ndarray, which=("x1", "x2")) -> np.ndarray:
     Names: ``x1``, ``x2``, ``x1^2``, ``x2^2``, ``x1*x2``, ``sin(x1)``, ``sin(x2)``.
     """
     x1, x2 = np.asarray(x, dtype=np.float32).T
-    table = {"x1": x1, "x2": x2, "x1^2": x1**2, "x2^2": x2**2, "x1*x2": x1 * x2,
-             "sin(x1)": np.sin(x1), "sin(x2)": np.sin(x2)}
+    table = {
+        "x1": x1,
+        "x2": x2,
+        "x1^2": x1**2,
+        "x2^2": x2**2,
+        "x1*x2": x1 * x2,
+        "sin(x1)": np.sin(x1),
+        "sin(x2)": np.sin(x2),
+    }
     unknown = [w for w in which if w not in table]
     if unknown:
         raise ValueError(f"unknown feature(s) {unknown}; choose from {list(table)}")

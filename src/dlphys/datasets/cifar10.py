@@ -50,7 +50,9 @@ def _members(payload: bytes) -> dict[str, bytes]:
     """Name (without directory) -> bytes of every regular file of the archive."""
     try:
         with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as archive:
-            return {m.name.rsplit("/", 1)[-1]: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+            return {
+                m.name.rsplit("/", 1)[-1]: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()
+            }
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ValueError(f"not a complete .tar.gz archive ({type(exc).__name__}: {exc})") from None
 
@@ -62,8 +64,10 @@ def parse_batch(raw: bytes, name: str = "batch", records: int | None = None) -> 
     """
     records = RECORDS_PER_BATCH if records is None else records
     if len(raw) != records * RECORD_BYTES:
-        raise ValueError(f"{name} has {len(raw)} bytes, expected {records} records of {RECORD_BYTES} bytes "
-                         f"({records * RECORD_BYTES})")
+        raise ValueError(
+            f"{name} has {len(raw)} bytes, expected {records} records of {RECORD_BYTES} bytes "
+            f"({records * RECORD_BYTES})"
+        )
     table = np.frombuffer(raw, dtype=np.uint8).reshape(records, RECORD_BYTES)
     labels = table[:, 0].astype(np.int64)
     if labels.max() >= len(CLASS_NAMES):
@@ -119,9 +123,14 @@ def load(fast=None, seed: int = 0, refresh: bool = False) -> ImageData:
             raise DataUnavailableError(
                 f"{exc}\n  CIFAR-10 ({FILENAME}, 163 MB) is needed in full mode: download it from "
                 f"https://www.cs.toronto.edu/~kriz/cifar.html into {config.data_dir() / SUBDIR}, or into a "
-                f"directory listed in {config.MIRROR_ENV}.") from None
-        warnings.warn("CIFAR-10 is not available (offline): fast mode uses a STAND-IN of the same shapes, "
-                      "Fashion-MNIST images padded to 32x32 with a random tint, with Fashion-MNIST class "
-                      "names. Accuracies on it say nothing about CIFAR-10.", StandInWarning, stacklevel=2)
+                f"directory listed in {config.MIRROR_ENV}."
+            ) from None
+        warnings.warn(
+            "CIFAR-10 is not available (offline): fast mode uses a STAND-IN of the same shapes, "
+            "Fashion-MNIST images padded to 32x32 with a random tint, with Fashion-MNIST class "
+            "names. Accuracies on it say nothing about CIFAR-10.",
+            StandInWarning,
+            stacklevel=2,
+        )
         return stand_in(seed)
     return fast_subset(parse(path.read_bytes()), fast, *FAST_SIZES, seed=seed)

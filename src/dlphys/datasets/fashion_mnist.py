@@ -18,8 +18,10 @@ from dlphys.datasets._download import fetch
 from dlphys.datasets._images import ImageData, fast_subset, idx_validator, read_idx_gz
 
 SUBDIR = "fashion-mnist"
-BASE_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-             "https://storage.googleapis.com/tensorflow/tf-keras-datasets/")
+BASE_URLS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+)
 #: file name -> (shape, SHA-256 of the decompressed IDX bytes)
 FILES = {
     "train-images-idx3-ubyte.gz": ((60000, 28, 28), "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
@@ -27,16 +29,19 @@ FILES = {
     "t10k-images-idx3-ubyte.gz": ((10000, 28, 28), "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
     "t10k-labels-idx1-ubyte.gz": ((10000,), "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot")
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FAST_SIZES = (6000, 1000)  # training and test images in fast mode
 
 
 def _read(filename: str) -> np.ndarray:
     shape, sha256 = FILES[filename]
     labels = len(shape) == 1
-    path = fetch(filename, [base + filename for base in BASE_URLS], subdir=SUBDIR,
-                 validate=idx_validator(shape, sha256, n_classes=len(CLASS_NAMES) if labels else None))
+    path = fetch(
+        filename,
+        [base + filename for base in BASE_URLS],
+        subdir=SUBDIR,
+        validate=idx_validator(shape, sha256, n_classes=len(CLASS_NAMES) if labels else None),
+    )
     array = read_idx_gz(path)
     return array.astype(np.int64) if labels else array
 

@@ -377,7 +377,7 @@ def simulate(
     spins_out = np.empty((t.size * n, size, size), dtype=np.int8)
     children = np.random.default_rng(seed).spawn(t.size)
     bar = tqdm(t, desc="Ising (Wolff)", unit="T", disable=not progress, leave=False)
-    for i, (temperature, rng) in enumerate(zip(bar, children)):
+    for i, (temperature, rng) in enumerate(zip(bar, children, strict=False)):
         bar.set_postfix(T=f"{temperature:.3f}")
         _wolff_samples(spins_out[i * n : (i + 1) * n], temperature, rng, sweeps_between, equilibration_sweeps)
     bar.close()
@@ -601,9 +601,15 @@ def load(fast=None, refresh: bool = False, progress: bool = True) -> tuple[np.nd
     params = dataset_params(fast)
 
     def build():
-        spins, t = simulate(params["temperatures"], params["n_per_temperature"], params["size"], params["seed"],
-                            sweeps_between=params["sweeps_between"],
-                            equilibration_sweeps=params["equilibration_sweeps"], progress=progress)
+        spins, t = simulate(
+            params["temperatures"],
+            params["n_per_temperature"],
+            params["size"],
+            params["seed"],
+            sweeps_between=params["sweeps_between"],
+            equilibration_sweeps=params["equilibration_sweeps"],
+            progress=progress,
+        )
         return {"spins": spins, "T": t}
 
     arrays = _cache.cached("ising", params, build, version=VERSION, refresh=refresh)

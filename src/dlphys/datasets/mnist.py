@@ -31,7 +31,10 @@ FILES = {
 SUBSET_DIR = "mnist-5k"
 #: the 5,000-image subset: file name -> (shape, SHA-256 of the decompressed IDX bytes)
 SUBSET_FILES = {
-    "mnist-5k-images-idx3-ubyte.gz": ((5000, 28, 28), "a4a9358b9ba319305e7cd69b2c7410e463401e152d7e9e60189b94a3f159d012"),
+    "mnist-5k-images-idx3-ubyte.gz": (
+        (5000, 28, 28),
+        "a4a9358b9ba319305e7cd69b2c7410e463401e152d7e9e60189b94a3f159d012",
+    ),
     "mnist-5k-labels-idx1-ubyte.gz": ((5000,), "704256e87519240fd1d7ecdf681fe209864691e252c6642aeadc21f3c4d44b41"),
 }
 SUBSET_TEST = 1000  # test images of the subset split
@@ -41,8 +44,12 @@ FAST_SIZES = (6000, 1000)  # training and test images of full MNIST in fast mode
 
 def _read(filename: str, shape, sha256, subdir: str, urls) -> np.ndarray:
     labels = len(shape) == 1
-    path = fetch(filename, urls, subdir=subdir,
-                 validate=idx_validator(shape, sha256, n_classes=len(CLASS_NAMES) if labels else None))
+    path = fetch(
+        filename,
+        urls,
+        subdir=subdir,
+        validate=idx_validator(shape, sha256, n_classes=len(CLASS_NAMES) if labels else None),
+    )
     array = read_idx_gz(path)
     return array.astype(np.int64) if labels else array
 
@@ -67,10 +74,13 @@ def load(subset: bool = False, fast=None, seed: int = 0, refresh: bool = False) 
         test, train = order[:SUBSET_TEST], order[SUBSET_TEST:]
         return ImageData((x[train], y[train]), (x[test], y[test]), CLASS_NAMES)
     try:
-        arrays = [_read(name, shape, None, SUBDIR, [base + name for base in BASE_URLS])
-                  for name, shape in FILES.items()]
+        arrays = [
+            _read(name, shape, None, SUBDIR, [base + name for base in BASE_URLS]) for name, shape in FILES.items()
+        ]
     except DataUnavailableError as exc:
-        raise DataUnavailableError(f"{exc}\n  offline, mnist.load(subset=True) gives a real 5,000-image MNIST subset "
-                                   f"from the mirror instead (say so where you use it).") from None
+        raise DataUnavailableError(
+            f"{exc}\n  offline, mnist.load(subset=True) gives a real 5,000-image MNIST subset "
+            f"from the mirror instead (say so where you use it)."
+        ) from None
     data = ImageData((arrays[0], arrays[1]), (arrays[2], arrays[3]), CLASS_NAMES)
     return fast_subset(data, fast, *FAST_SIZES, seed=seed)

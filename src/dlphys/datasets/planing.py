@@ -184,8 +184,9 @@ def planing_weights(x0, y, bins=40, range=None, reference=None) -> np.ndarray:
     ref_x, ref_y = (x0, y) if reference is None else (np.asarray(a) for a in reference)
     ref_x = np.asarray(ref_x, dtype=np.float64)
     if ref_x.ndim != 1 or ref_x.shape != np.shape(ref_y):
-        raise ValueError(f"reference must be (x0, y) 1-d arrays of one length, got shapes {ref_x.shape} "
-                         f"and {np.shape(ref_y)}")
+        raise ValueError(
+            f"reference must be (x0, y) 1-d arrays of one length, got shapes {ref_x.shape} and {np.shape(ref_y)}"
+        )
     if isinstance(bins, numbers.Integral) and bins < 1:
         raise ValueError(f"bins must be a positive number of bins or a sequence of edges, got {bins!r}")
     edges = np.histogram_bin_edges(ref_x, bins=bins, range=range)

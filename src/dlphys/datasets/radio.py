@@ -101,8 +101,20 @@ def bandpass(frequencies: np.ndarray, band: tuple[float, float] = (30e6, 80e6), 
     return 0.5 * (1.0 - np.cos(np.pi * dist))
 
 
-def _check(n, n_samples, sampling_rate, signal_fraction, band, taper, sky_index, snr_range, n_rfi_max,
-           rfi_amplitude, pulse_slope, pulse_margin) -> None:
+def _check(
+    n,
+    n_samples,
+    sampling_rate,
+    signal_fraction,
+    band,
+    taper,
+    sky_index,
+    snr_range,
+    n_rfi_max,
+    rfi_amplitude,
+    pulse_slope,
+    pulse_margin,
+) -> None:
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer number of traces, got {n!r}")
     if int(n_samples) != n_samples or n_samples < 16:
@@ -174,8 +186,20 @@ def simulate(
     Returns:
         dict with ``traces``, ``signals`` (n, n_samples), ``label``, ``snr``, ``pulse_time`` [ns] (n,).
     """
-    _check(n, n_samples, sampling_rate, signal_fraction, band, taper, sky_index, snr_range, n_rfi_max,
-           rfi_amplitude, pulse_slope, pulse_margin)
+    _check(
+        n,
+        n_samples,
+        sampling_rate,
+        signal_fraction,
+        band,
+        taper,
+        sky_index,
+        snr_range,
+        n_rfi_max,
+        rfi_amplitude,
+        pulse_slope,
+        pulse_margin,
+    )
     n, n_samples, n_rfi_max = int(n), int(n_samples), int(n_rfi_max)
     rng = np.random.default_rng(seed)
     freq = np.fft.rfftfreq(n_samples, d=1.0 / sampling_rate)
@@ -190,7 +214,7 @@ def simulate(
     sky *= n_samples / np.sqrt(2.0 * np.sum(sky**2))
 
     # Per-trace parameters, drawn up front.
-    n_pulse = int(round(signal_fraction * n))
+    n_pulse = round(signal_fraction * n)
     label = np.zeros(n, dtype=np.int64)
     label[rng.permutation(n)[:n_pulse]] = 1
     snr = np.where(label == 1, np.exp(rng.uniform(np.log(snr_range[0]), np.log(snr_range[1]), size=n)), 0.0)
@@ -220,8 +244,11 @@ def simulate(
         rows = np.flatnonzero(label[sl] == 1)
         if rows.size:
             idx = sl.start + rows
-            p_spec = gain * np.exp(-freq / f_slope[idx, None]) * np.exp(
-                1j * (phase0[idx, None] - 2 * np.pi * freq * t0[idx, None]))
+            p_spec = (
+                gain
+                * np.exp(-freq / f_slope[idx, None])
+                * np.exp(1j * (phase0[idx, None] - 2 * np.pi * freq * t0[idx, None]))
+            )
             unit = np.fft.irfft(p_spec, n=n_samples, axis=-1)
             peak = np.abs(hilbert(unit, axis=-1)).max(axis=-1)
             rms = np.sqrt(np.mean(noise[rows] ** 2, axis=-1))
@@ -245,7 +272,19 @@ def load(fast: bool | None = None, refresh: bool = False) -> dict[str, np.ndarra
     """
     fast = config.fast_mode() if fast is None else fast
     n = N_FAST if fast else N_FULL
-    params = {"n": n, "n_samples": 500, "sampling_rate": 180e6, "seed": SEED, "signal_fraction": 0.5,
-              "band": (30e6, 80e6), "taper": 5e6, "sky_index": 2.5, "snr_range": (2.0, 20.0), "n_rfi_max": 3,
-              "rfi_amplitude": (0.1, 1.0), "pulse_slope": (40e6, 200e6), "pulse_margin": 0.1}
+    params = {
+        "n": n,
+        "n_samples": 500,
+        "sampling_rate": 180e6,
+        "seed": SEED,
+        "signal_fraction": 0.5,
+        "band": (30e6, 80e6),
+        "taper": 5e6,
+        "sky_index": 2.5,
+        "snr_range": (2.0, 20.0),
+        "n_rfi_max": 3,
+        "rfi_amplitude": (0.1, 1.0),
+        "pulse_slope": (40e6, 200e6),
+        "pulse_margin": 0.1,
+    }
     return cached("radio", params, lambda: simulate(**params, progress=not fast), version=VERSION, refresh=refresh)

@@ -127,8 +127,9 @@ def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), np.sum(a * b, axis=-1)))
 
 
-def _check(n_maps, n_events, signal_fraction, gamma, e_min, n_sources, source_event_fraction,
-           deflection, turbulence) -> None:
+def _check(
+    n_maps, n_events, signal_fraction, gamma, e_min, n_sources, source_event_fraction, deflection, turbulence
+) -> None:
     if int(n_maps) != n_maps or n_maps < 1:
         raise ValueError(f"n_maps must be a positive integer, got {n_maps!r}")
     if int(n_events) != n_events or n_events < 2:
@@ -187,12 +188,11 @@ def simulate(
         ``label`` (n_maps,), ``source_id`` (n_maps, n_events), ``source_directions`` and
         ``street_directions`` (n_maps, n_sources, 3).
     """
-    _check(n_maps, n_events, signal_fraction, gamma, e_min, n_sources, source_event_fraction,
-           deflection, turbulence)
+    _check(n_maps, n_events, signal_fraction, gamma, e_min, n_sources, source_event_fraction, deflection, turbulence)
     n_maps, n_events, n_sources = int(n_maps), int(n_events), int(n_sources)
     rng = np.random.default_rng(seed)
 
-    n_signal_maps = int(round(signal_fraction * n_maps))
+    n_signal_maps = round(signal_fraction * n_maps)
     label = np.zeros(n_maps, dtype=np.int64)
     label[rng.permutation(n_maps)[:n_signal_maps]] = 1
 
@@ -202,7 +202,7 @@ def simulate(
     source_dirs = np.full((n_maps, n_sources, 3), np.nan)
     street_dirs = np.full((n_maps, n_sources, 3), np.nan)
 
-    n_src = int(round(source_event_fraction * n_events))
+    n_src = round(source_event_fraction * n_events)
     signal_maps = np.flatnonzero(label == 1)
     if n_signal_maps and n_src:
         m = signal_maps.size
@@ -273,7 +273,16 @@ def load(fast: bool | None = None, refresh: bool = False) -> dict[str, np.ndarra
     """
     fast = config.fast_mode() if fast is None else fast
     n_maps = N_MAPS_FAST if fast else N_MAPS_FULL
-    params = {"n_maps": n_maps, "n_events": 500, "signal_fraction": 0.5, "seed": SEED, "gamma": 3.0,
-              "e_min": 40.0, "n_sources": 5, "source_event_fraction": 0.03, "deflection": 200.0,
-              "turbulence": 50.0}
+    params = {
+        "n_maps": n_maps,
+        "n_events": 500,
+        "signal_fraction": 0.5,
+        "seed": SEED,
+        "gamma": 3.0,
+        "e_min": 40.0,
+        "n_sources": 5,
+        "source_event_fraction": 0.03,
+        "deflection": 200.0,
+        "turbulence": 50.0,
+    }
     return cached("skymap", params, lambda: simulate(**params), version=VERSION, refresh=refresh)

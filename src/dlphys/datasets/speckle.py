@@ -111,6 +111,7 @@ _MAX_PHOTONS = 1e8  # keeps the int32 counts far from overflow
 
 # --- scattering physics -------------------------------------------------------------------------
 
+
 def sphere_amplitude(x: np.ndarray) -> np.ndarray:
     """Normalised sphere form-factor amplitude ``Φ(x) = 3 (sin x − x cos x) / x³``, ``Φ(0) = 1``."""
     x = np.abs(np.asarray(x, dtype=np.float64))
@@ -222,13 +223,16 @@ class _Incoherent:
     def __call__(self, radius, polydispersity, aspect, angle, eta) -> np.ndarray:
         """Intensity (B, size, size), arbitrary units, unshifted FFT layout, Friedel-symmetric."""
         # spheroid: R_eff² = R² (cos²ψ + a² sin²ψ) = R² (1 + (a²-1) sin²ψ), ψ = φ - angle
-        sin2psi = 0.5 * (1.0 - np.cos(2 * angle)[:, None] * self.cos2[None, :]
-                         - np.sin(2 * angle)[:, None] * self.sin2[None, :])
+        sin2psi = 0.5 * (
+            1.0 - np.cos(2 * angle)[:, None] * self.cos2[None, :] - np.sin(2 * angle)[:, None] * self.sin2[None, :]
+        )
         r_eff = radius[:, None] * np.sqrt(1.0 + (aspect[:, None] ** 2 - 1.0) * sin2psi)
         sig = polydispersity[:, None]
         t = self.t[None, :]
-        weights = np.where(sig >= _DT, np.exp(-((t - 1.0) ** 2) / (2.0 * np.maximum(sig, _DT) ** 2)),
-                           np.isclose(t, 1.0)) * t**6
+        weights = (
+            np.where(sig >= _DT, np.exp(-((t - 1.0) ** 2) / (2.0 * np.maximum(sig, _DT) ** 2)), np.isclose(t, 1.0))
+            * t**6
+        )
         weights /= weights.sum(axis=1, keepdims=True)
         form = _interp(weights @ self.form_table.T, self.q[None, :] * r_eff / _DU)  # (B, P)
         # hard-sphere structure factor (isotropic) at the volume-equivalent diameter
@@ -244,11 +248,12 @@ class _Incoherent:
             part[:, :, col] = 0.5 * (part[:, :, col] + part[:, mirror, col])
         power = np.empty((part.shape[0], size, size))
         power[:, :, :half] = part
-        power[:, :, half:] = part[:, mirror, 1:half - 1][:, :, ::-1]  # P(-q) = P(q)
+        power[:, :, half:] = part[:, mirror, 1 : half - 1][:, :, ::-1]  # P(-q) = P(q)
         return power
 
 
 # --- argument checks ----------------------------------------------------------------------------
+
 
 def _range(name: str, value, low: float, high: float) -> tuple[float, float]:
     """``value`` as a (low, high) pair inside [low, high]; a single number means a fixed value."""
@@ -271,16 +276,17 @@ def _check(n, size, modes, photons, speckle_size, q_pixel) -> None:
     if not isinstance(modes, numbers.Integral) or modes < 1:
         raise ValueError(f"modes must be a positive integer number of coherent modes, got {modes!r}")
     if not (isinstance(photons, numbers.Real) and 0 < photons <= _MAX_PHOTONS):
-        raise ValueError(f"photons must be a mean photon number per pattern in (0, {_MAX_PHOTONS:g}], "
-                         f"got {photons!r}")
+        raise ValueError(f"photons must be a mean photon number per pattern in (0, {_MAX_PHOTONS:g}], got {photons!r}")
     if not (isinstance(speckle_size, numbers.Real) and 1.0 <= speckle_size <= size / 4):
-        raise ValueError(f"speckle_size must be a FWHM in pixels within [1, size/4 = {size / 4:g}], "
-                         f"got {speckle_size!r}")
+        raise ValueError(
+            f"speckle_size must be a FWHM in pixels within [1, size/4 = {size / 4:g}], got {speckle_size!r}"
+        )
     if not (isinstance(q_pixel, numbers.Real) and q_pixel > 0):
         raise ValueError(f"q_pixel must be a positive pixel size in 1/nm, got {q_pixel!r}")
 
 
 # --- the generator ------------------------------------------------------------------------------
+
 
 def simulate(
     n: int,
@@ -344,11 +350,17 @@ def simulate(
     clean = np.empty((n, size, size), dtype=np.float32)
     counts = np.empty((n, size, size), dtype=np.int32)
     intensity = np.empty((n, size, size), dtype=np.float32) if return_intensity else None
-    for start in tqdm(range(0, n, _CHUNK), desc=f"speckle (M={modes})", unit="block", disable=not progress,
-                      leave=False):
+    for start in tqdm(
+        range(0, n, _CHUNK), desc=f"speckle (M={modes})", unit="block", disable=not progress, leave=False
+    ):
         sl = slice(start, min(start + _CHUNK, n))
-        power = incoherent(par["radius"][sl], par["polydispersity"][sl], par["aspect"][sl], par["angle"][sl],
-                           par["volume_fraction"][sl])
+        power = incoherent(
+            par["radius"][sl],
+            par["polydispersity"][sl],
+            par["aspect"][sl],
+            par["angle"][sl],
+            par["volume_fraction"][sl],
+        )
         power *= photons / power.sum(axis=(1, 2), keepdims=True)  # smearing by K keeps the sum
         mean = sfft.irfft2(sfft.rfft2(power) * kernel_hat, s=(size, size))
         np.maximum(mean, 0.0, out=mean)  # round-off only
@@ -360,7 +372,7 @@ def simulate(
             field = sfft.rfft2(density * g)  # half plane q_x >= 0; I(-q) = I(q) for the rest
             half_intensity = field.real**2 + field.imag**2
             speckle[:, :, :half] += half_intensity
-            speckle[:, :, half:] += half_intensity[:, mirror, 1:half - 1][:, :, ::-1]
+            speckle[:, :, half:] += half_intensity[:, mirror, 1 : half - 1][:, :, ::-1]
         speckle /= modes
         clean[sl] = np.fft.fftshift(mean, axes=(1, 2))
         counts[sl] = np.fft.fftshift(rng.poisson(speckle), axes=(1, 2))
@@ -370,10 +382,16 @@ def simulate(
     out = {"clean": clean, "speckled": counts}
     if intensity is not None:
         out["intensity"] = intensity
-    out |= {name: par[name].astype(np.float32) for name in
-            ("radius", "polydispersity", "aspect", "angle", "volume_fraction")}
-    out |= {"modes": np.array(modes), "photons": np.array(float(photons)),
-            "speckle_size": np.array(float(speckle_size)), "q_pixel": np.array(float(q_pixel))}
+    out |= {
+        name: par[name].astype(np.float32)
+        for name in ("radius", "polydispersity", "aspect", "angle", "volume_fraction")
+    }
+    out |= {
+        "modes": np.array(modes),
+        "photons": np.array(float(photons)),
+        "speckle_size": np.array(float(speckle_size)),
+        "q_pixel": np.array(float(q_pixel)),
+    }
     return out
 
 
@@ -393,8 +411,7 @@ def developed_mask(size: int, speckle_size: float, margin: float = 4.0) -> np.nd
     return mask
 
 
-def speckle_contrast(intensity: np.ndarray, clean: np.ndarray, speckle_size: float = 3.0,
-                     margin: float = 4.0) -> float:
+def speckle_contrast(intensity: np.ndarray, clean: np.ndarray, speckle_size: float = 3.0, margin: float = 4.0) -> float:
     """Speckle contrast std/mean of ``intensity / clean`` over the fully developed pixels.
 
     ``intensity`` and ``clean`` are (..., size, size) in fftshift layout; for photon counts use
@@ -426,5 +443,10 @@ def load(fast: bool | None = None, refresh: bool = False, kind: str = "train") -
     settings = dict(KINDS[kind])
     seed = settings.pop("seed")
     params = {"kind": kind, "n": n, "size": 64, "seed": seed, "q_pixel": 0.05, **settings, **STRUCTURE_DEFAULTS}
-    return _cache.cached("speckle", params, lambda: simulate(n, size=64, seed=seed, progress=not fast, **settings),
-                         version=1, refresh=refresh)
+    return _cache.cached(
+        "speckle",
+        params,
+        lambda: simulate(n, size=64, seed=seed, progress=not fast, **settings),
+        version=1,
+        refresh=refresh,
+    )

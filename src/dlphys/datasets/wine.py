@@ -29,8 +29,18 @@ URLS = ("https://archive.ics.uci.edu/ml/machine-learning-databases/wine-quality/
 SHA256 = "76c3f809815c17c07212622f776311faeb31e87610d52c26d87d6e361b169836"
 N_ROWS = 4898
 COLUMNS = (
-    "fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides",
-    "free sulfur dioxide", "total sulfur dioxide", "density", "pH", "sulphates", "alcohol", "quality",
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+    "quality",
 )
 
 
@@ -95,6 +105,6 @@ def load(test_fraction: float = 0.2, seed: int = 0, fast=None, refresh: bool = F
         raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction}")
     x, y, names = load_table()
     order = np.random.default_rng(seed).permutation(len(y))
-    n_test = int(round(test_fraction * len(y)))
+    n_test = round(test_fraction * len(y))
     test, train = order[:n_test], order[n_test:]
     return Wine(x[train], y[train], x[test], y[test], names)

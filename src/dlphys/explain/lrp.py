@@ -50,8 +50,9 @@ How layers are treated
     use, as the LRP literature and the common LRP libraries do: there a rule would only distort
     (LRP-αβ with α = 2 doubles the relevance of a pooling layer with non-negative inputs, a large
     LRP-ε absorbs part of it). A ``rule`` dict that names a pooling layer or its class, or a
-    callable that returns a rule for it, still overrides this. A ``BatchNormalization`` directly after a ``Dense``/``Conv`` without activation is folded
-    into that layer's weights and bias first (Hui & Binder 2019), so it is explained as one layer.
+    callable that returns a rule for it, still overrides this. A ``BatchNormalization`` directly after a
+    ``Dense``/``Conv`` without activation is folded into that layer's weights and bias first
+    (Hui & Binder 2019), so it is explained as one layer.
     ``MaxPooling`` and ``GlobalMaxPooling`` are winner-take-all: the relevance of a pooled unit goes
     entirely to the input that won the maximum (the gradient of the max; ties at a non-zero value
     are split the way the backend's gradient splits them). ``ReLU`` (layer, ``Activation("relu")``
@@ -110,7 +111,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["lrp", "RULES"]
+__all__ = ["RULES", "lrp"]
 
 RULES = ("zero", "epsilon", "gamma", "alphabeta", "zplus", "zb", "flat", "wsquare")
 """Names accepted as a rule."""
@@ -137,17 +138,20 @@ def _make_rule(spec, defaults: dict, where: str) -> _Rule:
         name, extra = spec
         unknown = set(extra) - {"epsilon", "gamma", "alpha", "beta"}
         if unknown:
-            raise ValueError(f"{where}: unknown rule parameter(s) {sorted(unknown)}; allowed are "
-                             f"'epsilon', 'gamma', 'alpha', 'beta'")
+            raise ValueError(
+                f"{where}: unknown rule parameter(s) {sorted(unknown)}; allowed are 'epsilon', 'gamma', 'alpha', 'beta'"
+            )
         params.update(extra)
         if "alpha" in extra and "beta" not in extra:
             params["beta"] = None
     else:
         name = spec
     if not isinstance(name, str) or name not in RULES:
-        raise ValueError(f"{where}: rule={spec!r} is not a known rule; use one of {RULES}, a "
-                         f"(name, {{param: value}}) pair, a dict layer name/class -> rule, or a "
-                         f"callable layer -> rule")
+        raise ValueError(
+            f"{where}: rule={spec!r} is not a known rule; use one of {RULES}, a "
+            f"(name, {{param: value}}) pair, a dict layer name/class -> rule, or a "
+            f"callable layer -> rule"
+        )
     eps, gamma, alpha, beta = (params[k] for k in ("epsilon", "gamma", "alpha", "beta"))
     if name == "zplus":
         alpha, beta = 1.0, 0.0
@@ -158,8 +162,10 @@ def _make_rule(spec, defaults: dict, where: str) -> _Rule:
     if not (np.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"{where}: gamma={gamma!r} must be a finite number >= 0")
     if name == "alphabeta" and (beta < 0 or not math.isclose(alpha - beta, 1.0, abs_tol=1e-9)):
-        raise ValueError(f"{where}: alpha={alpha!r}, beta={beta!r} are not allowed; LRP-alphabeta needs "
-                         f"alpha - beta = 1 and beta >= 0 (e.g. alpha=2, beta=1)")
+        raise ValueError(
+            f"{where}: alpha={alpha!r}, beta={beta!r} are not allowed; LRP-alphabeta needs "
+            f"alpha - beta = 1 and beta >= 0 (e.g. alpha=2, beta=1)"
+        )
     return _Rule(name, float(eps), float(gamma), float(alpha), float(beta))
 
 
@@ -222,15 +228,20 @@ def _describe(layer) -> str:
 
 
 def _activation_name(layer, fn) -> str:
-    known = {keras.activations.linear: "linear", keras.activations.relu: "relu",
-             keras.activations.softmax: "softmax", keras.activations.sigmoid: "sigmoid"}
+    known = {
+        keras.activations.linear: "linear",
+        keras.activations.relu: "relu",
+        keras.activations.softmax: "softmax",
+        keras.activations.sigmoid: "sigmoid",
+    }
     if fn is None:
         return "linear"
     if fn in known:
         return known[fn]
     raise NotImplementedError(
         f"{_describe(layer)} uses activation {getattr(fn, '__name__', fn)!r}; LRP here supports "
-        f"'linear' and 'relu' inside the network and 'softmax'/'sigmoid' at the output only")
+        f"'linear' and 'relu' inside the network and 'softmax'/'sigmoid' at the output only"
+    )
 
 
 def _activation_steps(layer, name: str) -> list[_Step]:
@@ -245,24 +256,39 @@ def _cast(value, dtype):
     return ops.convert_to_tensor(ops.convert_to_numpy(value), dtype=dtype)
 
 
-_IDENTITY_LAYERS = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
-                    keras.layers.AlphaDropout, keras.layers.ActivityRegularization)
+_IDENTITY_LAYERS = (
+    keras.layers.Dropout,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+    keras.layers.ActivityRegularization,
+)
 _CONV_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _MAX_POOL = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)
 _AVG_POOL = (keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D)
-_GLOBAL_AVG = (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
-               keras.layers.GlobalAveragePooling3D)
-_GLOBAL_MAX = (keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D,
-               keras.layers.GlobalMaxPooling3D)
+_GLOBAL_AVG = (
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+)
+_GLOBAL_MAX = (keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D)
 
 
 def _dense_steps(layer, dtype) -> list[_Step]:
     if getattr(layer, "quantization_mode", None):
-        raise NotImplementedError(f"{_describe(layer)} is quantized ({layer.quantization_mode}); "
-                                  f"LRP needs float weights")
+        raise NotImplementedError(
+            f"{_describe(layer)} is quantized ({layer.quantization_mode}); LRP needs float weights"
+        )
     bias = None if layer.bias is None else _cast(layer.bias, dtype)
-    step = _Step("affine", layer, fn=lambda a, k: ops.matmul(a, k), kernel=_cast(layer.kernel, dtype),
-                 bias=bias, weighted=True, channel_axis=-1)
+    step = _Step(
+        "affine",
+        layer,
+        fn=lambda a, k: ops.matmul(a, k),
+        kernel=_cast(layer.kernel, dtype),
+        bias=bias,
+        weighted=True,
+        channel_axis=-1,
+    )
     return [step, *_activation_steps(layer, _activation_name(layer, layer.activation))]
 
 
@@ -275,8 +301,7 @@ def _conv_steps(layer, dtype) -> list[_Step]:
     dilation, data_format = layer.dilation_rate, layer.data_format
 
     def conv(a, k):
-        return ops.conv(a, k, strides=strides, padding=padding, dilation_rate=dilation,
-                        data_format=data_format)
+        return ops.conv(a, k, strides=strides, padding=padding, dilation_rate=dilation, data_format=data_format)
 
     channels_last = data_format == "channels_last"
     channel_axis = -1 if channels_last else -(layer.rank + 1)
@@ -284,8 +309,9 @@ def _conv_steps(layer, dtype) -> list[_Step]:
     if layer.use_bias:
         shape = (1,) * (layer.rank + 1) + (layer.filters,) if channels_last else (1, layer.filters) + (1,) * layer.rank
         bias = ops.reshape(_cast(layer.bias, dtype), shape)
-    step = _Step("affine", layer, fn=conv, kernel=_cast(layer.kernel, dtype), bias=bias, weighted=True,
-                 channel_axis=channel_axis)
+    step = _Step(
+        "affine", layer, fn=conv, kernel=_cast(layer.kernel, dtype), bias=bias, weighted=True, channel_axis=channel_axis
+    )
     return [step, *_activation_steps(layer, _activation_name(layer, layer.activation))]
 
 
@@ -312,9 +338,15 @@ def _batchnorm_steps(layer, previous: _Step | None, rank: int, dtype) -> list[_S
         previous.bias = ops.convert_to_tensor(bias * scale.reshape(bshape) + shift.reshape(bshape), dtype=dtype)
         previous.folded.append(layer)
         return []
-    return [_Step("affine", layer, fn=lambda a, k: a * k,
-                  kernel=ops.convert_to_tensor(scale.reshape(bshape), dtype=dtype),
-                  bias=ops.convert_to_tensor(shift.reshape(bshape), dtype=dtype))]
+    return [
+        _Step(
+            "affine",
+            layer,
+            fn=lambda a, k: a * k,
+            kernel=ops.convert_to_tensor(scale.reshape(bshape), dtype=dtype),
+            bias=ops.convert_to_tensor(shift.reshape(bshape), dtype=dtype),
+        )
+    ]
 
 
 def _layer_steps(layer, previous: _Step | None, rank: int, dtype) -> list[_Step]:
@@ -361,20 +393,24 @@ def _layer_steps(layer, previous: _Step | None, rank: int, dtype) -> list[_Step]
         return [_Step("rearrange", layer, fn=lambda a: ops.transpose(a, dims))]
     if cls is keras.layers.ReLU:
         if layer.max_value is not None or float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
-            raise NotImplementedError(f"{_describe(layer)} is not a plain ReLU (max_value, negative_slope "
-                                      f"or threshold set); only max(0, z) is supported")
+            raise NotImplementedError(
+                f"{_describe(layer)} is not a plain ReLU (max_value, negative_slope "
+                f"or threshold set); only max(0, z) is supported"
+            )
         return [_Step("relu", layer)]
     if cls is keras.layers.Activation:
         return _activation_steps(layer, _activation_name(layer, layer.activation))
     if cls is keras.layers.Softmax:
         if layer.axis not in (-1, rank - 1):
-            raise NotImplementedError(f"{_describe(layer)} normalises over axis {layer.axis}; only the "
-                                      f"last axis is supported")
+            raise NotImplementedError(
+                f"{_describe(layer)} normalises over axis {layer.axis}; only the last axis is supported"
+            )
         return [_Step("output", layer, activation="softmax")]
     raise NotImplementedError(
         f"{_describe(layer)} is not supported by LRP here; supported are Dense, Conv1D/2D/3D, "
         f"(Global)MaxPooling, (Global)AveragePooling, BatchNormalization, Flatten, Reshape, Permute, "
-        f"Dropout, ReLU/Activation('relu'), InputLayer and a final softmax/sigmoid")
+        f"Dropout, ReLU/Activation('relu'), InputLayer and a final softmax/sigmoid"
+    )
 
 
 def _is_functional(model) -> bool:
@@ -390,23 +426,31 @@ def _layer_chain(model) -> list:
         return chain
     if isinstance(model, keras.Model):
         if not _is_functional(model):
-            raise NotImplementedError(f"model {model.name!r} of class {type(model).__name__} is a subclassed "
-                                      f"model; LRP needs a Sequential or functional model")
+            raise NotImplementedError(
+                f"model {model.name!r} of class {type(model).__name__} is a subclassed "
+                f"model; LRP needs a Sequential or functional model"
+            )
         if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} "
-                             f"outputs; LRP here needs a single-input, single-output, single-path model")
+            raise ValueError(
+                f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} "
+                f"outputs; LRP here needs a single-input, single-output, single-path model"
+            )
         chain, tensor, start = [], model.outputs[0], model.inputs[0]
         while tensor is not start:
             op, node_index, _ = tensor._keras_history
             if isinstance(op, keras.layers.InputLayer):
                 break
             if not isinstance(op, keras.layers.Layer):
-                raise NotImplementedError(f"operation {op.name!r} of class {type(op).__name__} in model "
-                                          f"{model.name!r} is not a layer; LRP supports layers only")
+                raise NotImplementedError(
+                    f"operation {op.name!r} of class {type(op).__name__} in model "
+                    f"{model.name!r} is not a layer; LRP supports layers only"
+                )
             inputs = op._inbound_nodes[node_index].input_tensors
             if len(inputs) != 1:
-                raise ValueError(f"{_describe(op)} has {len(inputs)} inputs: model {model.name!r} branches or "
-                                 f"merges, but LRP here needs a single-path model")
+                raise ValueError(
+                    f"{_describe(op)} has {len(inputs)} inputs: model {model.name!r} branches or "
+                    f"merges, but LRP here needs a single-path model"
+                )
             chain.insert(0, op)
             tensor = inputs[0]
         expanded = []
@@ -425,8 +469,10 @@ def _build_steps(model, dtype) -> list[_Step]:
         shape = tuple(layer.compute_output_shape(shape))
     for step in steps[:-1]:
         if step.kind == "output":
-            raise ValueError(f"{_describe(step.layer)} applies {step.activation} inside the network; "
-                             f"softmax/sigmoid are supported only as the final output")
+            raise ValueError(
+                f"{_describe(step.layer)} applies {step.activation} inside the network; "
+                f"softmax/sigmoid are supported only as the final output"
+            )
     return steps
 
 
@@ -508,7 +554,7 @@ def _affine_relevance(step: _Step, a, r, rule: _Rule, bounds):
 
 
 def _backward(steps, rules, activations, r, bounds):
-    for step, rule, a in zip(reversed(steps), reversed(rules), reversed(activations)):
+    for step, rule, a in zip(reversed(steps), reversed(rules), reversed(activations), strict=False):
         if step.kind == "affine":
             r = _affine_relevance(step, a, r, rule, bounds)
         elif step.kind in ("max", "rearrange"):
@@ -528,9 +574,11 @@ def _check_input(model, x: np.ndarray) -> bool:
         shape, single = x.shape, False
     else:
         shape, single = None, False
-    if shape is None or any(e is not None and e != s for e, s in zip(expected[1:], shape[1:])):
-        raise ValueError(f"x has shape {x.shape}, but model {model.name!r} expects a batch of shape "
-                         f"{expected} or one sample of shape {expected[1:]}")
+    if shape is None or any(e is not None and e != s for e, s in zip(expected[1:], shape[1:], strict=False)):
+        raise ValueError(
+            f"x has shape {x.shape}, but model {model.name!r} expects a batch of shape "
+            f"{expected} or one sample of shape {expected[1:]}"
+        )
     return single
 
 
@@ -541,17 +589,33 @@ def _targets(target, n: int, n_out: int, logits) -> np.ndarray:
     if t.ndim == 0:
         t = np.full(n, t)
     if t.shape != (n,) or not np.issubdtype(t.dtype, np.integer):
-        raise ValueError(f"target must be an int or an integer array of shape ({n},); got "
-                         f"{target!r} with shape {np.shape(target)}")
+        raise ValueError(
+            f"target must be an int or an integer array of shape ({n},); got {target!r} with shape {np.shape(target)}"
+        )
     if t.size and (t.min() < 0 or t.max() >= n_out):
-        raise ValueError(f"target values must lie in [0, {n_out}) (the model has {n_out} outputs per "
-                         f"sample); got values from {t.min()} to {t.max()}")
+        raise ValueError(
+            f"target values must lie in [0, {n_out}) (the model has {n_out} outputs per "
+            f"sample); got values from {t.min()} to {t.max()}"
+        )
     return t.astype(np.int64)
 
 
-def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: float = 0.25,
-        alpha: float = 2.0, beta: float | None = None, first_layer_rule=None, low=None, high=None,
-        batch_size: int = 256, dtype: str = "float64") -> np.ndarray:
+def lrp(
+    model,
+    x,
+    target=None,
+    rule="epsilon",
+    epsilon: float = 1e-6,
+    *,
+    gamma: float = 0.25,
+    alpha: float = 2.0,
+    beta: float | None = None,
+    first_layer_rule=None,
+    low=None,
+    high=None,
+    batch_size: int = 256,
+    dtype: str = "float64",
+) -> np.ndarray:
     """Layer-wise relevance propagation of one output per sample back to the input.
 
     Args:
@@ -567,8 +631,9 @@ def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: 
             layer classes to such rules (a name wins over a class, a class matches subclasses;
             unmatched layers use ``"epsilon"``), or a callable ``layer -> rule`` (``None`` means
             ``"epsilon"``). Average pooling layers use ``"zero"`` unless a dict names them or their
-            class or a callable returns a rule for them (see "How layers are treated"). A dict/callable composite sees the model's own layers (a
-            BatchNormalization folded into a Dense/Conv follows that layer's rule).
+            class or a callable returns a rule for them (see "How layers are treated"). A dict/callable
+            composite sees the model's own layers (a BatchNormalization folded into a Dense/Conv
+            follows that layer's rule).
         epsilon: the LRP-ε stabiliser (≥ 0, in units of the pre-activations).
         gamma: the LRP-γ weight of positive contributions (≥ 0).
         alpha, beta: the LRP-αβ weights, ``alpha - beta = 1``; ``beta`` defaults to ``alpha - 1``.
@@ -584,8 +649,10 @@ def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: 
         bias-free network each sample's relevances sum to its explained output.
     """
     if keras.backend.backend() != "tensorflow":
-        raise NotImplementedError(f"lrp needs the TensorFlow Keras backend (for its gradient tape); "
-                                  f"the backend is {keras.backend.backend()!r}")
+        raise NotImplementedError(
+            f"lrp needs the TensorFlow Keras backend (for its gradient tape); "
+            f"the backend is {keras.backend.backend()!r}"
+        )
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype={dtype!r} is not allowed; use 'float64' or 'float32'")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
@@ -615,16 +682,18 @@ def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: 
             raise ValueError(f"rule dict keys must be layer names (str) or layer classes; got {bad}")
         unknown = [k for k in rule if isinstance(k, str) and k not in names]
         if unknown:
-            raise ValueError(f"rule names layer(s) {unknown} that are not in model {model.name!r}; its "
-                             f"layers are {names}")
+            raise ValueError(
+                f"rule names layer(s) {unknown} that are not in model {model.name!r}; its layers are {names}"
+            )
     elif not callable(rule):
         _make_rule(rule, defaults, "lrp")  # validate a plain rule even if no layer uses it
     rules = [_rule_for(s.layer, rule, defaults) if s.kind == "affine" else None for s in steps]
     if first_layer_rule is not None:
         first = next((i for i, s in enumerate(steps) if s.weighted), None)
         if first is None:
-            raise ValueError(f"first_layer_rule={first_layer_rule!r} given, but model {model.name!r} has no "
-                             f"Dense or Conv layer")
+            raise ValueError(
+                f"first_layer_rule={first_layer_rule!r} given, but model {model.name!r} has no Dense or Conv layer"
+            )
         rules[first] = _make_rule(first_layer_rule, defaults, f"first_layer_rule for {_describe(steps[first].layer)}")
     if low is None:
         low = float(np.min(xb)) if xb.size else 0.0
@@ -636,7 +705,7 @@ def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: 
     n = len(xb)
     t_all = None if target is None else _targets(target, n, _n_out(model), None)
     for start in range(0, n, batch_size):
-        batch = ops.convert_to_tensor(xb[start:start + batch_size], dtype=dtype)
+        batch = ops.convert_to_tensor(xb[start : start + batch_size], dtype=dtype)
         activations, a = [], batch
         for step in steps:
             activations.append(a)
@@ -645,21 +714,26 @@ def lrp(model, x, target=None, rule="epsilon", epsilon: float = 1e-6, *, gamma: 
         logits_np = ops.convert_to_numpy(logits)
         if start == 0:
             _check_forward(model, batch, a, output_step)
-        t = _targets(None, len(logits_np), logits_np.shape[1], logits_np) if t_all is None \
-            else t_all[start:start + batch_size]
+        t = (
+            _targets(None, len(logits_np), logits_np.shape[1], logits_np)
+            if t_all is None
+            else t_all[start : start + batch_size]
+        )
         r0 = np.zeros_like(logits_np)
         rows = np.arange(len(t))
         r0[rows, t] = logits_np[rows, t]
         r = ops.reshape(ops.convert_to_tensor(r0, dtype=dtype), ops.shape(a))
-        out[start:start + batch_size] = ops.convert_to_numpy(_backward(steps, rules, activations, r, bounds))
+        out[start : start + batch_size] = ops.convert_to_numpy(_backward(steps, rules, activations, r, bounds))
     return out[0] if single else out
 
 
 def _n_out(model) -> int:
     shape = model.outputs[0].shape[1:]
     if any(d is None for d in shape):
-        raise ValueError(f"model {model.name!r} has output shape {model.outputs[0].shape} with unknown "
-                         f"sizes; give target=None or fix the input size")
+        raise ValueError(
+            f"model {model.name!r} has output shape {model.outputs[0].shape} with unknown "
+            f"sizes; give target=None or fix the input size"
+        )
     return int(np.prod(shape))
 
 
@@ -672,5 +746,7 @@ def _check_forward(model, batch, logits, output_step):
     tol = (3e-2 if low_precision else 1e-3) * (1.0 + np.max(np.abs(y), initial=0.0))
     err = np.max(np.abs(y - y_model.reshape(y.shape)), initial=0.0)
     if not err <= tol:
-        raise RuntimeError(f"the layer-by-layer forward pass of model {model.name!r} differs from model(x) by "
-                           f"{err:.3g} (tolerance {tol:.3g}); a layer is not reproduced faithfully")
+        raise RuntimeError(
+            f"the layer-by-layer forward pass of model {model.name!r} differs from model(x) by "
+            f"{err:.3g} (tolerance {tol:.3g}); a layer is not reproduced faithfully"
+        )

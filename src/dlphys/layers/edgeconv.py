@@ -80,7 +80,7 @@ import numbers
 import keras
 from keras import ops
 
-__all__ = ["EdgeConv", "knn_indices", "gather_neighbours", "AGGREGATIONS"]
+__all__ = ["AGGREGATIONS", "EdgeConv", "gather_neighbours", "knn_indices"]
 
 AGGREGATIONS = ("mean", "max", "sum")
 GEOMETRIES = (None, "offset", "distance")
@@ -182,8 +182,7 @@ class EdgeConv(keras.layers.Layer):
         (2, 10, 5)
     """
 
-    def __init__(self, kernel, k: int, aggregation: str = "mean", factorize: bool = True, geometry=None,
-                 **kwargs):
+    def __init__(self, kernel, k: int, aggregation: str = "mean", factorize: bool = True, geometry=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(kernel, keras.layers.Layer):
             raise ValueError(
@@ -279,7 +278,7 @@ class EdgeConv(keras.layers.Layer):
             dense, rest = split
             n_channels = features.shape[-1]
             w = dense.kernel  # (2 Cf, F): rows [0, Cf) act on x_i, rows [Cf, 2 Cf) on x_j - x_i
-            w_centre, w_diff = w[:n_channels], w[n_channels:2 * n_channels]
+            w_centre, w_diff = w[:n_channels], w[n_channels : 2 * n_channels]
             # W [x_i, x_j - x_i] + b = ((W1 - W2) x_i + b) + W2 x_j, both halves in one product.
             both = ops.matmul(features, ops.concatenate([w_centre - w_diff, w_diff], axis=1))  # (B, P, 2F)
             width = w.shape[-1]
@@ -288,7 +287,7 @@ class EdgeConv(keras.layers.Layer):
                 centre = centre + dense.bias
             messages = ops.expand_dims(centre, 2) + gather_neighbours(table, idx)  # (B, P, k, F)
             if geometry is not None:  # rows [2 Cf, 2 Cf + G) act on the geometry of the edge
-                messages = messages + ops.matmul(geometry, w[2 * n_channels:])
+                messages = messages + ops.matmul(geometry, w[2 * n_channels :])
             if dense.activation is not None:
                 messages = dense.activation(messages)
             for layer in rest:

@@ -148,8 +148,9 @@ class GCNConv(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1:
-            raise ValueError(f"channels must be a positive integer (output features per node); "
-                             f"received channels={channels!r}.")
+            raise ValueError(
+                f"channels must be a positive integer (output features per node); received channels={channels!r}."
+            )
         if not isinstance(normalize, bool):
             raise ValueError(f"normalize must be True or False; received normalize={normalize!r}.")
         self.channels = int(channels)
@@ -168,31 +169,47 @@ class GCNConv(keras.layers.Layer):
         n_features = x_shape[-1]
         if n_features is None:
             raise ValueError(f"The last axis of x (features per node) must be known; received x shape {x_shape}.")
-        self.kernel = self.add_weight(name="kernel", shape=(n_features, self.channels),
-                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(n_features, self.channels),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.channels,), initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.channels,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
 
     @staticmethod
     def _check_shapes(input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not isinstance(
-                input_shape[0], (list, tuple)):
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not isinstance(input_shape[0], (list, tuple))
+        ):
             raise ValueError(f"GCNConv expects two inputs [x, a]; received input shape {input_shape}.")
         x_shape, a_shape = tuple(input_shape[0]), tuple(input_shape[1])
         if len(x_shape) not in (2, 3) or len(a_shape) not in (2, 3) or (len(x_shape), len(a_shape)) == (2, 3):
-            raise ValueError(f"GCNConv expects x (N, F) with a (N, N), or x (B, N, F) with a (B, N, N) or "
-                             f"(N, N); received x shape {x_shape} and a shape {a_shape}.")
+            raise ValueError(
+                f"GCNConv expects x (N, F) with a (N, N), or x (B, N, F) with a (B, N, N) or "
+                f"(N, N); received x shape {x_shape} and a shape {a_shape}."
+            )
         return x_shape, a_shape
 
     def call(self, inputs):
         x, a = inputs
         if self.normalize:
             if _is_sparse(a):
-                raise ValueError("normalize=True needs a dense adjacency matrix; normalise a sparse one "
-                                 "beforehand with dlphys.layers.gcn.gcn_filter and use normalize=False.")
+                raise ValueError(
+                    "normalize=True needs a dense adjacency matrix; normalise a sparse one "
+                    "beforehand with dlphys.layers.gcn.gcn_filter and use normalize=False."
+                )
             a = self._normalized(a)
         h = ops.matmul(x, self.kernel)
         if len(h.shape) == 3 and len(a.shape) == 2:  # mixed mode: one graph for the whole batch
@@ -214,20 +231,22 @@ class GCNConv(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         x_shape, _ = self._check_shapes(input_shape)
-        return x_shape[:-1] + (self.channels,)
+        return (*x_shape[:-1], self.channels)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "channels": self.channels,
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-            "normalize": self.normalize,
-        })
+        config.update(
+            {
+                "channels": self.channels,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "normalize": self.normalize,
+            }
+        )
         return config

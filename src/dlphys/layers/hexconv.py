@@ -139,8 +139,13 @@ def hex_mask(shape: tuple[int, int], radius: int, center: tuple[int, int] | None
     return hex_distance(r - cr, q - cq) <= radius
 
 
-def rotate_axial(x, k: int = 1, center: tuple[int, int] | None = None, axes: tuple[int, int] = (1, 2),
-                 orientation_axis: int | None = None) -> np.ndarray:
+def rotate_axial(
+    x,
+    k: int = 1,
+    center: tuple[int, int] | None = None,
+    axes: tuple[int, int] = (1, 2),
+    orientation_axis: int | None = None,
+) -> np.ndarray:
     r"""Rotate axial-grid data by ``k`` × 60° about the cell ``center`` (counter-clockwise for ``k > 0``).
 
     ``y[..., r, q, ...] = x[..., c + \rho^{-k}((r, q) - c), ...]``, exactly on every cell whose source
@@ -174,8 +179,10 @@ def rotate_axial(x, k: int = 1, center: tuple[int, int] | None = None, axes: tup
     if orientation_axis is not None:
         o_axis = operator.index(orientation_axis) % x.ndim
         if o_axis in (r_axis, q_axis) or x.shape[o_axis] != N_ORIENTATIONS:
-            raise ValueError(f"orientation_axis={orientation_axis!r} must be an axis of length "
-                             f"{N_ORIENTATIONS} other than the grid axes {axes!r}; x has shape {x.shape}")
+            raise ValueError(
+                f"orientation_axis={orientation_axis!r} must be an axis of length "
+                f"{N_ORIENTATIONS} other than the grid axes {axes!r}; x has shape {x.shape}"
+            )
     height, width = x.shape[r_axis], x.shape[q_axis]
     cr, cq = _center(center, height, width)
     r, q = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
@@ -251,9 +258,20 @@ class _HexConvBase(keras.layers.Layer):
     _in_orientations = 1  # orientations of the input: 1 (plain grid) or 6 (p6 feature map)
     _input_description = "(batch, H, W, channels)"
 
-    def __init__(self, filters: int, radius: int = 1, use_bias: bool = True, activation=None,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        radius: int = 1,
+        use_bias: bool = True,
+        activation=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.radius = _positive_int("radius", radius)
@@ -274,26 +292,44 @@ class _HexConvBase(keras.layers.Layer):
         rank = 4 if self._in_orientations == 1 else 5
         name = type(self).__name__
         if len(input_shape) != rank:
-            hint = (" (apply HexConv2D first to lift a plain grid to p6)" if rank == 5 else
-                    " (a p6 feature map goes into GroupHexConv2D or OrientationPooling)")
-            raise ValueError(f"{name} expects input of shape {self._input_description} (rank {rank}); "
-                             f"got shape {input_shape} of rank {len(input_shape)}{hint}")
+            hint = (
+                " (apply HexConv2D first to lift a plain grid to p6)"
+                if rank == 5
+                else " (a p6 feature map goes into GroupHexConv2D or OrientationPooling)"
+            )
+            raise ValueError(
+                f"{name} expects input of shape {self._input_description} (rank {rank}); "
+                f"got shape {input_shape} of rank {len(input_shape)}{hint}"
+            )
         if rank == 5 and input_shape[3] != N_ORIENTATIONS:
-            raise ValueError(f"{name} expects the orientation axis 3 of its input {self._input_description} "
-                             f"to have length {N_ORIENTATIONS}; got shape {input_shape}")
+            raise ValueError(
+                f"{name} expects the orientation axis 3 of its input {self._input_description} "
+                f"to have length {N_ORIENTATIONS}; got shape {input_shape}"
+            )
         if input_shape[-1] is None:
             raise ValueError(f"{name} needs a known number of channels (last axis); got shape {input_shape}")
         return int(input_shape[-1])
 
     def build(self, input_shape):
         channels = self._check_input_shape(input_shape)
-        kernel_shape = (self.n_cells,) + ((N_ORIENTATIONS,) if self._in_orientations > 1 else ()) + (
-            channels, self.filters)
-        self.kernel = self.add_weight(name="kernel", shape=kernel_shape, initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        kernel_shape = (
+            (self.n_cells,) + ((N_ORIENTATIONS,) if self._in_orientations > 1 else ()) + (channels, self.filters)
+        )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=kernel_shape,
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
         else:
             self.bias = None
         axes = {-1: channels} if self._in_orientations == 1 else {3: N_ORIENTATIONS, -1: channels}
@@ -314,18 +350,20 @@ class _HexConvBase(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "radius": self.radius,
-            "use_bias": self.use_bias,
-            "activation": keras.activations.serialize(self.activation),
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-        })
+        config.update(
+            {
+                "filters": self.filters,
+                "radius": self.radius,
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
         return config
 
     def compute_output_shape(self, input_shape):
@@ -458,8 +496,10 @@ class OrientationPooling(keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 5:
-            raise ValueError(f"OrientationPooling expects input of shape (batch, H, W, 6, channels) (rank 5); "
-                             f"got shape {input_shape} of rank {len(input_shape)}")
+            raise ValueError(
+                f"OrientationPooling expects input of shape (batch, H, W, 6, channels) (rank 5); "
+                f"got shape {input_shape} of rank {len(input_shape)}"
+            )
         self.input_spec = keras.layers.InputSpec(ndim=5)
 
     def call(self, inputs):
@@ -473,4 +513,4 @@ class OrientationPooling(keras.layers.Layer):
         return config
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:3]) + (input_shape[4],)
+        return (*tuple(input_shape[:3]), input_shape[4])

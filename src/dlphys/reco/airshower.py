@@ -44,8 +44,10 @@ def _batch(name: str, x, trailing: int) -> tuple[np.ndarray, bool]:
     if x.ndim == trailing:
         return x[None], True
     if x.ndim != trailing + 1:
-        raise ValueError(f"{name} must have shape (n, ...) with {trailing} trailing dimensions "
-                         f"or be a single event; got shape {x.shape}")
+        raise ValueError(
+            f"{name} must have shape (n, ...) with {trailing} trailing dimensions "
+            f"or be a single event; got shape {x.shape}"
+        )
     return x, False
 
 
@@ -54,8 +56,8 @@ def _stations(signal, positions, triggered):
     s, single = _batch("signal", signal, 2)
     grid = s.shape[1:]
     pos = sim.station_positions() if positions is None else np.asarray(positions, dtype=float)
-    if pos.shape != grid + (2,):
-        raise ValueError(f"positions must have shape {grid + (2,)} to match signal {s.shape}; got {pos.shape}")
+    if pos.shape != (*grid, 2):
+        raise ValueError(f"positions must have shape {(*grid, 2)} to match signal {s.shape}; got {pos.shape}")
     if triggered is None:
         trig = s > 0
     else:
@@ -82,8 +84,9 @@ def _per_event(name: str, x, n: int, width: int | None) -> np.ndarray:
 # --- 1. direction -------------------------------------------------------------------------------
 
 
-def fit_plane_front(time, signal, positions=None, triggered=None, core=None,
-                    curvature_radius: float | None = None) -> dict[str, np.ndarray]:
+def fit_plane_front(
+    time, signal, positions=None, triggered=None, core=None, curvature_radius: float | None = None
+) -> dict[str, np.ndarray]:
     """Arrival directions from arrival times by a weighted least-squares plane (or curved) front.
 
     Args:
@@ -203,8 +206,9 @@ def _initial_guess(signal, trig, pos, axis2, beta):
     return core, s1000
 
 
-def fit_ldf(signal, positions=None, axis=None, triggered=None, core0=None, threshold: float = 3.0,
-            progress: bool = False) -> dict[str, np.ndarray]:
+def fit_ldf(
+    signal, positions=None, axis=None, triggered=None, core0=None, threshold: float = 3.0, progress: bool = False
+) -> dict[str, np.ndarray]:
     """Core and S(1000) by a maximum-likelihood fit of the lateral distribution, event by event.
 
     Args:
@@ -251,8 +255,14 @@ def fit_ldf(signal, positions=None, axis=None, triggered=None, core0=None, thres
             if core0 is not None and np.all(np.isfinite(core0[i])):
                 guess_core = core0[i]
             x0 = np.array([guess_core[0] / 1000.0, guess_core[1] / 1000.0, math.log(max(guess_s, 1e-3))])
-            res = optimize.minimize(_ldf_nll, x0, args=(s[i], trig[i], pos, axis[i, :2], beta[i], m),
-                                    jac=True, method="L-BFGS-B", bounds=bounds)
+            res = optimize.minimize(
+                _ldf_nll,
+                x0,
+                args=(s[i], trig[i], pos, axis[i, :2], beta[i], m),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+            )
             if np.all(np.isfinite(res.x)):
                 core[i] = res.x[:2] * 1000.0
                 s1000[i] = math.exp(res.x[2])
@@ -299,11 +309,11 @@ def reconstruct(events: dict, positions=None, threshold: float = 3.0, progress: 
     triggered = events.get("triggered")
     plane = fit_plane_front(time, signal, positions, triggered)
     first = fit_ldf(signal, positions, plane["axis"], triggered, threshold=threshold, progress=progress)
-    curved = fit_plane_front(time, signal, positions, triggered, core=np.nan_to_num(first["core"]),
-                             curvature_radius=sim.FRONT_RADIUS)
+    curved = fit_plane_front(
+        time, signal, positions, triggered, core=np.nan_to_num(first["core"]), curvature_radius=sim.FRONT_RADIUS
+    )
     axis = np.where(first["ok"][..., None], curved["axis"], plane["axis"])
-    second = fit_ldf(signal, positions, axis, triggered, core0=first["core"], threshold=threshold,
-                     progress=progress)
+    second = fit_ldf(signal, positions, axis, triggered, core0=first["core"], threshold=threshold, progress=progress)
     ok = plane["ok"] & first["ok"] & curved["ok"] & second["ok"]
     zenith = sim.zenith_of(axis)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -387,8 +397,10 @@ def energy_resolution(log_e_true, log_e_pred, edges=None, ok=None) -> dict[str, 
     log_e_true = np.asarray(log_e_true, dtype=float).ravel()
     log_e_pred = np.asarray(log_e_pred, dtype=float).ravel()
     if log_e_true.shape != log_e_pred.shape or log_e_true.size == 0:
-        raise ValueError(f"log_e_true and log_e_pred must be non-empty and of equal length; got "
-                         f"{log_e_true.shape} and {log_e_pred.shape}")
+        raise ValueError(
+            f"log_e_true and log_e_pred must be non-empty and of equal length; got "
+            f"{log_e_true.shape} and {log_e_pred.shape}"
+        )
     use = np.isfinite(log_e_pred) & np.isfinite(log_e_true)
     if ok is not None:
         ok = np.asarray(ok, dtype=bool).ravel()
@@ -415,7 +427,14 @@ def energy_resolution(log_e_true, log_e_pred, edges=None, ok=None) -> dict[str, 
             std = r.std(ddof=1)
             out["resolution"][i], out["resolution_err"][i] = std, std / np.sqrt(2.0 * (r.size - 1))
             out["bias"][i], out["bias_err"][i] = r.mean(), std / np.sqrt(r.size)
-    out.update({"edges": edges, "centers": 0.5 * (edges[1:] + edges[:-1]), "count": count,
-                "resolution_all": float(ratio.std(ddof=1)), "bias_all": float(ratio.mean()),
-                "fraction_ok": float(use.mean())})
+    out.update(
+        {
+            "edges": edges,
+            "centers": 0.5 * (edges[1:] + edges[:-1]),
+            "count": count,
+            "resolution_all": float(ratio.std(ddof=1)),
+            "bias_all": float(ratio.mean()),
+            "fraction_ok": float(use.mean()),
+        }
+    )
     return out
