@@ -47,29 +47,37 @@ class MarkerError(ValueError):
     """Unbalanced or nested solution markers."""
 
 
+def _fenced_lines(source: str, begin: str, end: str, where: str):
+    """Yield ``(line, state)`` for each line of ``source``: state ``"begin"``, ``"end"``, ``"inside"`` or ``"outside"``.
+
+    Raises :class:`MarkerError` naming ``where`` and the line for nested, unmatched or unclosed markers.
+    """
+    inside_since: int | None = None
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker.startswith(begin):
+            if inside_since is not None:
+                raise MarkerError(f"{where}, line {number}: nested {begin!r} (block opened on line {inside_since})")
+            inside_since = number
+            yield line, "begin"
+        elif marker.startswith(end):
+            if inside_since is None:
+                raise MarkerError(f"{where}, line {number}: {end!r} without a matching {begin!r}")
+            inside_since = None
+            yield line, "end"
+        else:
+            yield line, "outside" if inside_since is None else "inside"
+    if inside_since is not None:
+        raise MarkerError(f"{where}, line {inside_since}: {begin!r} is never closed by {end!r}")
+
+
 def strip_hidden_tests(source: str, where: str) -> str:
     """Drop every ``BEGIN HIDDEN TESTS``/``END HIDDEN TESTS`` block of ``source``, markers included."""
     if BEGIN_HIDDEN not in source and END_HIDDEN not in source:
         return source
-    out: list[str] = []
-    inside_since: int | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = line.strip()
-        if marker.startswith(BEGIN_HIDDEN):
-            if inside_since is not None:
-                raise MarkerError(
-                    f"{where}, line {number}: nested {BEGIN_HIDDEN!r} (block opened on line {inside_since})"
-                )
-            inside_since = number
-        elif marker.startswith(END_HIDDEN):
-            if inside_since is None:
-                raise MarkerError(f"{where}, line {number}: {END_HIDDEN!r} without a matching {BEGIN_HIDDEN!r}")
-            inside_since = None
-        elif inside_since is None:
-            out.append(line)
-    if inside_since is not None:
-        raise MarkerError(f"{where}, line {inside_since}: {BEGIN_HIDDEN!r} is never closed by {END_HIDDEN!r}")
-    return "\n".join(out)
+    return "\n".join(
+        line for line, state in _fenced_lines(source, BEGIN_HIDDEN, END_HIDDEN, where) if state == "outside"
+    )
 
 
 def strip_solutions(source: str, cell_type: str, where: str) -> str:
@@ -77,28 +85,16 @@ def strip_solutions(source: str, cell_type: str, where: str) -> str:
 
     ``where`` names notebook and cell in error messages.
     """
-    source = strip_hidden_tests(source, where)
     out: list[str] = []
-    inside_since: int | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = line.strip()
-        if marker.startswith(BEGIN):
-            if inside_since is not None:
-                raise MarkerError(f"{where}, line {number}: nested {BEGIN!r} (block opened on line {inside_since})")
-            inside_since = number
+    for line, state in _fenced_lines(strip_hidden_tests(source, where), BEGIN, END, where):
+        if state == "begin":
             indent = line[: len(line) - len(line.lstrip())]
             if cell_type == "code":
                 out.extend(indent + stub for stub in CODE_STUB)
             else:
                 out.append(MARKDOWN_STUB)
-        elif marker.startswith(END):
-            if inside_since is None:
-                raise MarkerError(f"{where}, line {number}: {END!r} without a matching {BEGIN!r}")
-            inside_since = None
-        elif inside_since is None:
+        elif state == "outside":
             out.append(line)
-    if inside_since is not None:
-        raise MarkerError(f"{where}, line {inside_since}: {BEGIN!r} is never closed by {END!r}")
     return "\n".join(out)
 
 
