@@ -104,7 +104,7 @@ test-min: $(STAMP_MIN)
 
 # ruff (configured in pyproject.toml) on the code and on the solutions' code cells; the student notebooks
 # are generated from the solutions. `make lint` only checks; `ruff check --fix` / `ruff format` fix.
-LINT_PATHS ?= src tests benchmarks solutions
+LINT_PATHS ?= src tests benchmarks solutions docs
 
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)

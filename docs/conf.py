@@ -5,7 +5,7 @@ Colab button of a page opens the same file on GitHub. Nothing is executed here: 
 outputs, the solutions come already executed from ``make run``.
 """
 
-import os
+from dlphys._install import REPOSITORY  # the one address of the repository (Colab install cell, site)
 
 project = "dlphys — exercises for Deep Learning for Physics Research"
 author = "dlphys contributors"
@@ -16,8 +16,6 @@ nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
-
-REPOSITORY = os.environ.get("DLPHYS_SITE_REPOSITORY", "https://github.com/dlphys/dlphys")
 
 html_theme = "sphinx_book_theme"
 html_title = "dlphys"
