@@ -166,15 +166,18 @@ def course_source(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat
         if points is not None:
             meta["points"] = points
         metadata["nbgrader"] = meta
-        if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(source, metadata=metadata)
-        elif cell.cell_type == "markdown":
-            new = nbformat.v4.new_markdown_cell(source, metadata=metadata)
-        else:
-            new = nbformat.v4.new_raw_cell(source, metadata=metadata)
-        new.id = cell.get("id") or f"cell-{index}"
-        course.cells.append(new)
+        course.cells.append(_new_cell(cell.cell_type, source, metadata, cell.get("id") or f"cell-{index}"))
     return course
+
+
+def _new_cell(cell_type: str, source: str, metadata: dict, cell_id: str) -> nbformat.NotebookNode:
+    """A fresh nbformat v4 cell of ``cell_type`` (code, markdown or raw) with the given id."""
+    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell}.get(
+        cell_type, nbformat.v4.new_raw_cell
+    )
+    cell = make(source, metadata=metadata)
+    cell.id = cell_id
+    return cell
 
 
 def _nbgrader_clear(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -199,14 +202,7 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
         source = cell.source
         tags = cell.metadata.get("tags")
         metadata = {"tags": list(tags)} if tags else {}
-        if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(source, metadata=metadata)
-        elif cell.cell_type == "markdown":
-            new = nbformat.v4.new_markdown_cell(source, metadata=metadata)
-        else:
-            new = nbformat.v4.new_raw_cell(source, metadata=metadata)
-        new.id = cell.id
-        student.cells.append(new)
+        student.cells.append(_new_cell(cell.cell_type, source, metadata, cell.id))
     return student
 
 
