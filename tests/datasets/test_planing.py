@@ -117,3 +117,22 @@ def test_load_caches_the_fast_data_set(data_dir):
     assert d["x"].shape == (planing.N_FAST, 5) and d["y"].shape == (planing.N_FAST,)
     np.testing.assert_array_equal(planing.load(fast=True)["x"], d["x"])
     assert len(list((data_dir / "planing").glob("*.npz"))) == 1
+
+
+def test_signal_probability_is_calibrated_and_beats_a_cut_on_the_mass():
+    data = planing.simulate(40_000, seed=11)
+    prob = planing.signal_probability(data["x"])
+    assert prob.shape == (40_000,) and np.all((prob >= 0) & (prob <= 1))
+    # Calibrated: among events given P ≈ p, a fraction p is signal (the densities are the generator's own).
+    bins = np.digitize(prob, [0.2, 0.4, 0.6, 0.8])
+    for b in range(5):
+        sel = bins == b
+        assert abs(data["y"][sel].mean() - prob[sel].mean()) < 0.03, b
+    accuracy = np.mean((prob > 0.5) == data["y"])
+    mass_cut = np.mean((np.abs(data["x"][:, 0] - 125.0) < 20.0) == data["y"])
+    assert accuracy > mass_cut + 0.01 and accuracy > 0.85  # 0.897 against 0.874 at seed 11
+
+
+def test_signal_probability_names_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"shape \(n, 5\)"):
+        planing.signal_probability(np.zeros((3, 4)))

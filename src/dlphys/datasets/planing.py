@@ -39,7 +39,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from dlphys import config
 from dlphys.datasets import _cache
@@ -159,6 +159,39 @@ def simulate(
     x[~sig, 4] = eps[~sig, 3]
     x[sig, 1:] = means + eps[sig]
     return {"x": x.astype(np.float32), "y": y, "feature_names": np.array(FEATURE_NAMES)}
+
+
+def signal_probability(features, params: dict | None = None) -> np.ndarray:
+    """Exact P(signal | x) of the generator's densities: the best classifier there is for these events.
+
+    Args:
+        features: (n, 5) events as :func:`simulate` returns them (mass in GeV, then x1..x4).
+        params: the generator's parameters (keys of ``DEFAULTS``); default ``DEFAULTS``.
+
+    Returns:
+        (n,) float64 probabilities, from Bayes' theorem with the truncated signal Gaussian and background
+        exponential in the mass, the Gaussian features of each class and the signal fraction as prior.
+    """
+    p = {**DEFAULTS, **(params or {})}
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 5:
+        raise ValueError(f"features must have shape (n, 5) as simulate returns them, got {x.shape}")
+    m, xs = x[:, 0], x[:, 1:]
+    low, high = p["window"]
+    centre, width, scale = p["signal_mass"], p["signal_width"], p["background_scale"]
+    mean_g, std_g = _response_moments(low, high, scale, centre, p["response_width"])
+    g_hat = (np.exp(-((m - centre) ** 2) / (2 * p["response_width"] ** 2)) - mean_g) / std_g
+    corr = np.asarray(p["correlations"], dtype=np.float64)
+    log_signal = stats.truncnorm.logpdf(
+        m, (low - centre) / width, (high - centre) / width, loc=centre, scale=width
+    ) + stats.norm.logpdf(xs, loc=np.asarray(p["signal_means"])).sum(axis=1)
+    log_background = (
+        stats.truncexpon.logpdf(m, b=(high - low) / scale, loc=low, scale=scale)
+        + stats.norm.logpdf(xs[:, :3], loc=corr * g_hat[:, None], scale=np.sqrt(1 - corr**2)).sum(axis=1)
+        + stats.norm.logpdf(xs[:, 3])
+    )
+    f = p["signal_fraction"]
+    return 1.0 / (1.0 + np.exp(np.clip(log_background - log_signal, -50, 50)) * (1 - f) / f)
 
 
 def planing_weights(x0, y, bins=40, range=None, reference=None) -> np.ndarray:
