@@ -251,6 +251,8 @@ def run_limited(command: list[str], cwd: Path, env: dict | None, timeout: float,
                 except psutil.NoSuchProcess:
                     pass
             process.wait()
+            # A kill is delivered asynchronously: return only once the whole tree is gone.
+            psutil.wait_procs(family, timeout=10)
     return code, log.read_text(encoding="utf-8", errors="replace")
 
 
