@@ -38,13 +38,39 @@ def _numpy_knn(points, k):
 
 
 # --- the graph ----------------------------------------------------------------------------------
-def test_knn_indices_equal_sklearn_nearest_neighbours():
+# knn_indices runs the numba kernel on a CPU-only TensorFlow and keras.ops' top_k elsewhere (GPU,
+# XLA, other backends): every graph test runs both.
+KNN_IMPLEMENTATIONS = {"compiled": edgeconv._knn_compiled, "top_k": edgeconv._knn_top_k}
+
+
+@pytest.fixture(params=sorted(KNN_IMPLEMENTATIONS))
+def knn(request):
+    implementation = KNN_IMPLEMENTATIONS[request.param]
+
+    def knn(points, k):
+        return implementation(keras.ops.convert_to_tensor(points), k)
+
+    knn.implementation = implementation
+    return knn
+
+
+def test_knn_indices_takes_the_compiled_kernel_on_this_cpu_and_top_k_under_xla():
+    assert edgeconv._compiled_knn_applies() == (not tf.config.list_logical_devices("GPU"))
+    inside = tf.function(lambda: tf.constant(edgeconv._compiled_knn_applies()), jit_compile=True)
+    assert not bool(inside())
+    points = _cloud(29)
+    eager = keras.ops.convert_to_numpy(knn_indices(points, 5))
+    xla = tf.function(lambda p: knn_indices(p, 5), jit_compile=True)(tf.constant(points)).numpy()
+    np.testing.assert_array_equal(xla, eager)
+
+
+def test_knn_indices_equal_sklearn_nearest_neighbours(knn):
     k = 6
     points = _cloud(0)
     # Precondition: no near-ties, so the order of neighbours is unique even in float32 (the
     # distance errors of the expanded formula are ~1e-6 for O(1) coordinates).
     assert _min_neighbour_gap(points, k) > 1e-5
-    idx = keras.ops.convert_to_numpy(knn_indices(points, k))
+    idx = keras.ops.convert_to_numpy(knn(points, k))
     assert idx.shape == (3, 40, k)
     for b in range(points.shape[0]):
         nn = NearestNeighbors(n_neighbors=k + 1).fit(points[b])
@@ -54,30 +80,69 @@ def test_knn_indices_equal_sklearn_nearest_neighbours():
     np.testing.assert_array_equal(idx, _numpy_knn(points, k))
 
 
-def test_duplicate_points_never_choose_themselves():
+def test_duplicate_points_never_choose_themselves(knn):
     # Points 0 and 1 coincide, as do 2, 3 and 4: self must be excluded although its distance (0)
     # ties with the duplicate's; the duplicates must be the nearest neighbours of each other.
     rng = np.random.default_rng(1)
     points = rng.normal(size=(1, 12, 2)).astype("float32") * 10
     points[0, 1] = points[0, 0]
     points[0, 3] = points[0, 4] = points[0, 2]
-    idx = keras.ops.convert_to_numpy(knn_indices(points, 3))[0]
+    idx = keras.ops.convert_to_numpy(knn(points, 3))[0]
     assert np.all(idx != np.arange(12)[:, None])
     assert idx[0, 0] == 1 and idx[1, 0] == 0
     assert set(idx[2, :2]) == {3, 4} and set(idx[3, :2]) == {2, 4} and set(idx[4, :2]) == {2, 3}
 
 
-def test_more_duplicates_than_k_still_exclude_the_point_itself():
+def test_more_duplicates_than_k_still_exclude_the_point_itself(knn):
     # Six coincident points and k = 3: the point itself ties with five others at distance 0 and
     # may fall out of the k + 1 candidates; its neighbours must still be three of the other five.
     rng = np.random.default_rng(19)
     points = rng.normal(size=(2, 15, 3)).astype("float32") * 10
     points[:, 1:6] = points[:, :1]
-    idx = keras.ops.convert_to_numpy(knn_indices(points, 3))
+    idx = keras.ops.convert_to_numpy(knn(points, 3))
     for b in range(2):
         for i in range(6):
             assert i not in idx[b, i] and set(idx[b, i]) <= set(range(6)) - {i}, (b, i, idx[b, i])
             assert len(set(idx[b, i])) == 3
+
+
+def test_equal_distances_pick_neighbours_as_far_as_the_reference(knn):
+    # Integer coordinates on a small grid: many neighbours tie exactly. Whichever of the tied
+    # points is taken, the distances must be the reference's; the compiled kernel also keeps the
+    # stable argsort's order (lower index first), top_k's may differ after its centring rounds.
+    rng = np.random.default_rng(30)
+    points = rng.integers(0, 4, size=(3, 50, 2)).astype("float32")
+    idx, ref = keras.ops.convert_to_numpy(knn(points, 7)), _numpy_knn(points, 7)
+    cloud = np.arange(3)[:, None, None]
+    dist = np.linalg.norm(points[cloud, idx] - points[:, :, None], axis=-1)
+    np.testing.assert_array_equal(dist, np.linalg.norm(points[cloud, ref] - points[:, :, None], axis=-1))
+    assert np.all(idx != np.arange(50)[None, :, None])
+    if knn.implementation is edgeconv._knn_compiled:
+        np.testing.assert_array_equal(idx, ref)
+
+
+def test_knn_of_a_book_sized_batch_equals_the_float64_reference(knn):
+    points = _cloud(31, batch=4, n_points=500, channels=16)
+    idx = keras.ops.convert_to_numpy(knn(points, 8))
+    ref = _numpy_knn(points.astype("float64"), 8)
+    assert np.mean(idx == ref) > 0.999
+    # Where they differ, the two neighbours are equally far up to float32 rounding (they swapped
+    # places in a near-tie); the k-th distance of every point is the reference's.
+    x = points.astype("float64")
+    cloud = np.arange(4)[:, None, None]
+    dist = np.linalg.norm(x[cloud, idx] - x[:, :, None], axis=-1)
+    dist_ref = np.linalg.norm(x[cloud, ref] - x[:, :, None], axis=-1)
+    np.testing.assert_allclose(dist, dist_ref, rtol=1e-5)
+
+
+def test_compiled_knn_accepts_float64_and_keeps_indices_valid_for_nan_points():
+    points = _cloud(32, n_points=30)
+    idx64 = keras.ops.convert_to_numpy(edgeconv._knn_compiled(tf.constant(points.astype("float64")), 4))
+    np.testing.assert_array_equal(idx64, _numpy_knn(points.astype("float64"), 4))
+    points[0, 3] = np.nan
+    idx = keras.ops.convert_to_numpy(edgeconv._knn_compiled(tf.constant(points), 4))
+    assert idx.shape == (3, 30, 4) and idx.min() >= 0 and idx.max() < 30
+    assert np.all(idx != np.arange(30)[None, :, None])
 
 
 def test_gather_neighbours_equals_numpy_indexing():
@@ -107,7 +172,7 @@ def test_permuting_points_permutes_output(aggregation):
         np.testing.assert_allclose(out_perm, out[:, perm], atol=ATOL)
 
 
-def test_translating_points_leaves_graph_and_output_unchanged():
+def test_translating_points_leaves_graph_and_output_unchanged(knn):
     keras.utils.set_random_seed(6)
     k = 5
     points, feats = _cloud(7), _cloud(8, channels=4)
@@ -116,7 +181,7 @@ def test_translating_points_leaves_graph_and_output_unchanged():
     assert _min_neighbour_gap(points, k) > 1e-4
     shifted = points + np.array([12.5, -7.25, 3.0], dtype="float32")
     np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(knn_indices(shifted, k)), keras.ops.convert_to_numpy(knn_indices(points, k))
+        keras.ops.convert_to_numpy(knn(shifted, k)), keras.ops.convert_to_numpy(knn(points, k))
     )
     layer = EdgeConv(keras.layers.Dense(8, activation="tanh"), k=k)
     out = keras.ops.convert_to_numpy(layer([points, feats]))
@@ -168,6 +233,34 @@ def _dense_bn_kernel(width):
     return keras.Sequential(layers)
 
 
+def _unusual_bn_kernel(width):
+    # BN without scale and centre, two BNs in a row, a BN before a layer that is not a Dense, a
+    # Dense without bias after a BN, and no BN at the end.
+    return keras.Sequential(
+        [
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.BatchNormalization(center=False, scale=False),
+            keras.layers.BatchNormalization(momentum=0.5, epsilon=0.1),
+            keras.layers.Activation("tanh"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(width, use_bias=False),
+        ]
+    )
+
+
+def _random_weights(layer, seed):
+    """Random values for every weight (positive moving variances): no gradient vanishes by symmetry."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for weight in layer.weights:
+        shape = tuple(weight.shape)
+        if "moving_variance" in weight.path:
+            values.append(rng.uniform(0.5, 2.0, size=shape).astype("float32"))
+        else:
+            values.append((rng.normal(size=shape) * 0.5 + ("gamma" in weight.path)).astype("float32"))
+    return values
+
+
 @pytest.mark.parametrize("aggregation", ["mean", "max", "sum"])
 @pytest.mark.parametrize(
     "make_kernel",
@@ -175,26 +268,29 @@ def _dense_bn_kernel(width):
         lambda: keras.layers.Dense(6, activation="tanh"),
         lambda: keras.layers.Dense(5, use_bias=False),
         lambda: _dense_bn_kernel(7),
+        lambda: _unusual_bn_kernel(6),
     ],
-    ids=["dense", "dense-no-bias", "dense-bn-sequential"],
+    ids=["dense", "dense-no-bias", "dense-bn-sequential", "unusual-bn-sequential"],
 )
 @pytest.mark.parametrize("graph", ["fixed", "dynamic"])
 def test_factorised_path_equals_explicit_edge_tensor(aggregation, make_kernel, graph):
-    # (W1 - W2) x_i + b + W2 x_j must equal W [x_i, x_j - x_i] + b for every edge, so the layer's
-    # output and its gradients must not depend on the path, with BatchNormalization in training
-    # mode too (its batch statistics are over the same edges). Tolerance: float32 rounding of
-    # sums taken in another order, amplified by BN's division by the batch standard deviation.
+    # (W1 - W2) x_i + b + W2 x_j must equal W [x_i, x_j - x_i] + b for every edge, and a
+    # BatchNormalization folded into the next Dense or through the aggregation must equal the
+    # layer applied to the edges: the output, the gradients and the moving statistics must not
+    # depend on the path, in training mode (batch statistics over the same edges) and inference.
+    # Tolerance: float32 rounding of sums taken in another order, amplified by BN's division by
+    # the batch standard deviation.
     keras.utils.set_random_seed(21)
     points, feats = _cloud(22), _cloud(23, channels=4)
     args = [points, feats] if graph == "fixed" else feats
     layer = EdgeConv(make_kernel(), k=5, aggregation=aggregation)
     layer(args)  # build
-    weights = layer.get_weights()  # BN's moving statistics change in training mode: restore them
+    weights = _random_weights(layer, 33)
     results = {}
     for factorize in (True, False):
         layer.factorize = factorize
         for training in (False, True):
-            layer.set_weights(weights)
+            layer.set_weights(weights)  # BN's moving statistics change in training mode: restore them
             with tf.GradientTape() as tape:
                 out = layer(args, training=training)
                 loss = keras.ops.sum(keras.ops.square(out))
@@ -202,18 +298,25 @@ def test_factorised_path_equals_explicit_edge_tensor(aggregation, make_kernel, g
             results[factorize, training] = (
                 keras.ops.convert_to_numpy(out),
                 [keras.ops.convert_to_numpy(g) for g in grads],
+                [keras.ops.convert_to_numpy(w) for w in layer.non_trainable_weights],
             )
     assert layer._leading_dense() is not None  # the kernel qualifies, so the True runs were factorised
     for training in (False, True):
-        (out_f, grads_f), (out_e, grads_e) = results[True, training], results[False, training]
+        (out_f, grads_f, stats_f), (out_e, grads_e, stats_e) = results[True, training], results[False, training]
         np.testing.assert_allclose(out_f, out_e, rtol=1e-4, atol=1e-4)
+        for s_f, s_e in zip(stats_f, stats_e, strict=True):
+            np.testing.assert_allclose(s_f, s_e, rtol=1e-4, atol=1e-5)
         if aggregation == "max":
             # Two edges whose messages tie exactly (it happens here) make the gradient of max
             # depend on the rounding of each path; the aggregation code is shared by both paths,
             # so mean and sum test the factorised backward pass.
             continue
-        for g_f, g_e in zip(grads_f, grads_e, strict=False):
+        for g_f, g_e in zip(grads_f, grads_e, strict=True):
             np.testing.assert_allclose(g_f, g_e, rtol=1e-3, atol=1e-3 * max(1.0, np.abs(g_e).max()))
+    # Training mode moved the moving statistics (the comparison above is not between two no-ops).
+    stats_initial = [w for w, v in zip(weights, layer.weights, strict=True) if not v.trainable]
+    if stats_initial:
+        assert max(np.abs(a - b).max() for a, b in zip(results[True, True][2], stats_initial, strict=True)) > 1e-3
 
 
 def test_kernels_without_a_leading_dense_use_the_explicit_path():
