@@ -399,6 +399,27 @@ def test_gradients_reach_every_kernel_weight():
         assert np.abs(keras.ops.convert_to_numpy(grad)).max() > 0, var.path
 
 
+def test_knn_top_k_option_gives_the_same_layer_output_and_an_exportable_graph(tmp_path):
+    # The numba kernel runs through tf.numpy_function, which a SavedModel cannot carry; with
+    # knn="top_k" the exported graph holds TensorFlow ops only and the output is unchanged.
+    keras.utils.set_random_seed(34)
+    points_in = keras.Input((20, 3))
+    layer = EdgeConv(_dense_bn_kernel(4), k=3)
+    model = keras.Model(points_in, keras.layers.GlobalAveragePooling1D()(layer(points_in)))
+    points = _cloud(35, n_points=20)
+    assert _min_neighbour_gap(points, 3) > 1e-5  # the same graph from both methods
+    expected = model.predict(points, verbose=0)
+    layer.knn = "top_k"
+    np.testing.assert_allclose(model.predict(points, verbose=0), expected, atol=ATOL)
+    assert layer.get_config()["knn"] == "top_k"
+    model.export(tmp_path / "top_k", verbose=False)
+    assert b"PyFunc" not in (tmp_path / "top_k" / "saved_model.pb").read_bytes()
+    if edgeconv._compiled_knn_applies():  # the reason for the option
+        layer.knn = "auto"
+        model.export(tmp_path / "auto", verbose=False)
+        assert b"PyFunc" in (tmp_path / "auto" / "saved_model.pb").read_bytes()
+
+
 # --- bad arguments ------------------------------------------------------------------------------
 @pytest.mark.parametrize("k", [5, 6])
 def test_k_not_smaller_than_number_of_points_raises_at_build(k):
@@ -419,6 +440,13 @@ def test_unknown_aggregation_raises():
     message = r"aggregation must be one of \('mean', 'max', 'sum'\); received aggregation='median'"
     with pytest.raises(ValueError, match=message):
         EdgeConv(keras.layers.Dense(3), k=2, aggregation="median")
+
+
+def test_unknown_knn_method_raises():
+    with pytest.raises(ValueError, match="knn must be one of"):
+        EdgeConv(keras.layers.Dense(3), k=3, knn="kdtree")
+    with pytest.raises(ValueError, match="method must be one of"):
+        knn_indices(_cloud(36), 3, method="kdtree")
 
 
 def test_kernel_that_is_not_a_layer_raises():

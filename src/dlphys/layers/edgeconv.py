@@ -50,7 +50,8 @@ index and a point never picks itself, not even when duplicate points exist. It r
 score :math:`s_{ij} = 2\,x_i\cdot x_j - |x_j|^2 = |x_i|^2 - d_{ij}` ranks the points as
 :math:`-d_{ij}` does, ``keras.ops.top_k`` takes the :math:`k + 1` best and the point itself is
 removed from that list (when more than :math:`k` duplicates tie with it and it fell out, the last
-one is dropped). Both give the same graph up to the order of exact ties.
+one is dropped). Both give the same graph up to the order of exact ties. ``knn="top_k"`` selects the
+second everywhere, e.g. before ``model.export()``: a SavedModel cannot carry ``tf.numpy_function``.
 
 **Factorised kernel.** When the kernel is a ``Dense`` layer, or a ``Sequential`` that starts
 with one (the usual design), its first affine map is split over the two halves of the edge,
@@ -98,27 +99,32 @@ __all__ = ["AGGREGATIONS", "EdgeConv", "gather_neighbours", "knn_indices"]
 
 AGGREGATIONS = ("mean", "max", "sum")
 GEOMETRIES = (None, "offset", "distance")
+KNN_METHODS = ("auto", "top_k")
 
 
-def knn_indices(points, k: int):
+def knn_indices(points, k: int, method: str = "auto"):
     """Indices of the ``k`` nearest neighbours of every point, the point itself excluded.
 
     Args:
         points: tensor (batch, P, C), coordinates in any common unit.
         k: number of neighbours, ``1 <= k < P``.
+        method: ``"auto"`` (the numba kernel where it can run, see the module docstring) or
+            ``"top_k"`` (``keras.ops`` only, e.g. for a graph exported with ``model.export()``).
 
     Returns:
         int32 tensor (batch, P, k); row ``[b, i]`` lists the neighbours of point ``i`` of cloud
         ``b``, closest first (on a CPU-only TensorFlow equal distances keep the lower index first).
     """
     k = _check_k(k)
+    if method not in KNN_METHODS:
+        raise ValueError(f"method must be one of {KNN_METHODS}; received method={method!r}.")
     points = ops.convert_to_tensor(points)
     if len(points.shape) != 3:
         raise ValueError(f"points must have shape (batch, P, C); received shape {tuple(points.shape)}.")
     n_points = points.shape[1]
     if n_points is not None and k >= n_points:
         raise ValueError(f"k={k} must be smaller than the number of points P={n_points} (1 <= k < P).")
-    if _compiled_knn_applies():
+    if method == "auto" and _compiled_knn_applies():
         return _knn_compiled(points, k)
     return _knn_top_k(points, k)
 
@@ -312,6 +318,10 @@ class EdgeConv(keras.layers.Layer):
             kernel's ``BatchNormalization`` layers into the next ``Dense`` or the aggregation
             (same result, faster, less memory; see the module docstring). ``False`` always
             builds the edge tensor explicitly and calls the kernel on it.
+        knn: how the neighbours are found: ``"auto"`` (default; the numba kernel on a CPU-only
+            TensorFlow outside XLA, ``top_k`` elsewhere) or ``"top_k"`` (``keras.ops`` only). The
+            numba kernel runs through ``tf.numpy_function``, which a SavedModel cannot carry: set
+            ``layer.knn = "top_k"`` on every EdgeConv before ``model.export()``.
         **kwargs: standard layer arguments (``name``, ``dtype``, ...).
 
     Input shape:
@@ -334,7 +344,16 @@ class EdgeConv(keras.layers.Layer):
         (2, 10, 5)
     """
 
-    def __init__(self, kernel, k: int, aggregation: str = "mean", factorize: bool = True, geometry=None, **kwargs):
+    def __init__(
+        self,
+        kernel,
+        k: int,
+        aggregation: str = "mean",
+        factorize: bool = True,
+        geometry=None,
+        knn: str = "auto",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(kernel, keras.layers.Layer):
             raise ValueError(
@@ -345,11 +364,14 @@ class EdgeConv(keras.layers.Layer):
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}; received aggregation={aggregation!r}.")
         if geometry not in GEOMETRIES:
             raise ValueError(f"geometry must be one of {GEOMETRIES}; received geometry={geometry!r}.")
+        if knn not in KNN_METHODS:
+            raise ValueError(f"knn must be one of {KNN_METHODS}; received knn={knn!r}.")
         self.kernel = kernel
         self.geometry = geometry
         self.k = _check_k(k)
         self.aggregation = aggregation
         self.factorize = bool(factorize)
+        self.knn = knn
 
     # -- shapes ----------------------------------------------------------------------------------
     @staticmethod
@@ -411,7 +433,7 @@ class EdgeConv(keras.layers.Layer):
             points, features = inputs
         else:
             points = features = inputs
-        idx = knn_indices(points, self.k)  # (B, P, k)
+        idx = knn_indices(points, self.k, self.knn)  # (B, P, k)
         geometry = None
         if self.geometry is not None:
             offset = gather_neighbours(points, idx) - ops.expand_dims(points, 2)  # p_j - p_i, (B, P, k, Cp)
@@ -507,6 +529,7 @@ class EdgeConv(keras.layers.Layer):
                 "k": self.k,
                 "aggregation": self.aggregation,
                 "factorize": self.factorize,
+                "knn": self.knn,
                 "geometry": self.geometry,
             }
         )
