@@ -304,7 +304,8 @@ class EdgeConv(keras.layers.Layer):
         kernel: a Keras layer or model mapping the last axis ``2 * Cf -> F`` (``2 * Cf + G`` with
             ``geometry``); it acts on the edge tensor ``concat(x_i, x_j - x_i)`` of shape
             (batch, P, k, 2·Cf), so a ``Dense`` layer or a ``Sequential`` of ``Dense`` (and e.g.
-            ``BatchNormalization``) layers is the usual choice. A leading ``Dense`` is applied before the gather (``factorize``).
+            ``BatchNormalization``) layers is the usual choice. A leading ``Dense`` is applied
+            before the gather (``factorize``).
         k: number of nearest neighbours per point, ``1 <= k < P``.
         aggregation: how the ``k`` edges of a point are combined: ``"mean"``, ``"max"`` or
             ``"sum"``.
