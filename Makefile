@@ -51,10 +51,10 @@ test: install lint
 	$(MAKE) --no-print-directory test-min
 
 notebooks: install
-	$(PY) -m dlphys.notebooks solutions notebooks
+	$(PY) -m dlphys.course.notebooks solutions notebooks
 
 check-notebooks: install
-	$(PY) -m dlphys.notebooks --check solutions notebooks
+	$(PY) -m dlphys.course.notebooks --check solutions notebooks
 
 # nbgrader (README "Grading with nbgrader"): `make course` writes the course directory (nbgrader_config.py,
 # source/<exercise>/<exercise>.ipynb); `make grade SUBMISSIONS=DIR` grades an LMS export (one folder per
@@ -64,11 +64,11 @@ check-notebooks: install
 COURSE ?= build/course
 GRADES ?= build/grades
 course: install
-	$(PY) -m dlphys.notebooks nbgrader $(COURSE)
+	$(PY) -m dlphys.course.notebooks nbgrader $(COURSE)
 
 grade: install
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADES=build/grades]"; exit 2; }
-	$(PY) -m dlphys.grading $(SUBMISSIONS) $(GRADES) $(GRADE_ARGS)
+	$(PY) -m dlphys.course.grading $(SUBMISSIONS) $(GRADES) $(GRADE_ARGS)
 
 data: install
 	$(PY) -m dlphys.datasets generate all
@@ -76,7 +76,7 @@ data: install
 # The course site in build/site (Sphinx + myst-nb): student versions; `make site EXECUTED=build` adds the
 # executed solutions of `make run`. Warnings are errors; every internal link is checked.
 site: install
-	$(PY) -m dlphys.site $(if $(EXECUTED),--solutions $(EXECUTED))
+	$(PY) -m dlphys.course.site $(if $(EXECUTED),--solutions $(EXECUTED))
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -1,11 +1,11 @@
-"""Sphinx configuration of the course site (``make site``; staged by ``python -m dlphys.site``).
+"""Sphinx configuration of the course site (``make site``; staged by ``python -m dlphys.course.site``).
 
 The staged source mirrors the repository (``index.md``, ``notebooks/``, ``solutions/``) so that the theme's
 Colab button of a page opens the same file on GitHub. Nothing is executed here: the student versions have no
 outputs, the solutions come already executed from ``make run``.
 """
 
-from dlphys._install import REPOSITORY  # the one address of the repository (Colab install cell, site)
+from dlphys.course.install import REPOSITORY  # the one address of the repository (Colab install cell, site)
 
 project = "dlphys — exercises for Deep Learning for Physics Research"
 author = "dlphys contributors"

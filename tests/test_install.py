@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import dlphys
-from dlphys import _install
+from dlphys.course import install as _install
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -55,8 +55,8 @@ def _floors() -> dict[str, str]:
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_every_solution_installs_from_the_one_address(path):
     assert not _install.check([path]), (
-        f"{path.name}: the Colab install cell differs from dlphys._install.install_cell_source(); "
-        "run `python -m dlphys._install --fix solutions`"
+        f"{path.name}: the Colab install cell differs from dlphys.course.install.install_cell_source(); "
+        "run `python -m dlphys.course.install --fix solutions`"
     )
 
 
@@ -106,7 +106,7 @@ def test_cli_check_and_fix_on_copies(tmp_path):
     cell.source = cell.source.replace("dlphys/dlphys", "someone/else")
     nbformat.write(nb, copy)
 
-    cli = [sys.executable, "-m", "dlphys._install"]
+    cli = [sys.executable, "-m", "dlphys.course.install"]
     stale = subprocess.run([*cli, "--check", str(tmp_path)], capture_output=True, text=True, check=False)
     assert stale.returncode == 1 and copy.name in stale.stderr
     subprocess.run([*cli, "--fix", str(tmp_path)], check=True, capture_output=True)

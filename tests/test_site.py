@@ -67,7 +67,7 @@ def test_link_check_finds_missing_pages_and_anchors(tmp_path):
 def test_site_builds_with_warnings_as_errors_and_every_exercise_has_a_colab_page(tmp_path):
     out = tmp_path / "site"
     result = subprocess.run(
-        [sys.executable, "-m", "dlphys.site", "--source", str(tmp_path / "src"), "--out", str(out)],
+        [sys.executable, "-m", "dlphys.course.site", "--source", str(tmp_path / "src"), "--out", str(out)],
         cwd=site.ROOT,
         capture_output=True,
         text=True,

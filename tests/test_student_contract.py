@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlphys.notebooks import BEGIN, END
+from dlphys.course.notebooks import BEGIN, END
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

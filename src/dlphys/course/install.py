@@ -3,8 +3,8 @@
 The address lives here and nowhere else. A course that forks the repository changes ``REPOSITORY`` (and,
 once it tags releases, ``RELEASE_TAG``) and runs::
 
-    python -m dlphys._install --fix solutions     # rewrite the install cell of every solution
-    python -m dlphys._install --check solutions   # exit 1 if a solution's install cell differs
+    python -m dlphys.course.install --fix solutions     # rewrite the install cell of every solution
+    python -m dlphys.course.install --check solutions   # exit 1 if a solution's install cell differs
 
 then regenerates the student notebooks. The cell installs the package *with* its dependencies; because
 ``pyproject.toml`` gives ranges, not pins, pip keeps Colab's preinstalled TensorFlow and Keras when they lie
@@ -73,7 +73,7 @@ def check(paths, expected: str | None = None) -> list[str]:
         if i is None:
             problems.append(f"{path}: no install cell (a code cell with {_GUARD!r} and {_MAGIC!r})")
         elif nb.cells[i].source != expected:
-            problems.append(f"{path}: install cell {i} differs from dlphys._install.install_cell_source()")
+            problems.append(f"{path}: install cell {i} differs from dlphys.course.install.install_cell_source()")
     return problems
 
 
@@ -108,7 +108,7 @@ def _notebooks(targets) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlphys._install", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dlphys.course.install", description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--fix", action="store_true", help="rewrite the install cells from REPOSITORY/RELEASE_TAG")
     mode.add_argument("--check", action="store_true", help="exit 1 if an install cell differs (the default)")

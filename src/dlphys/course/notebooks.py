@@ -1,4 +1,4 @@
-"""Make the student notebooks and the nbgrader course from the solutions: ``python -m dlphys.notebooks``.
+"""Make the student notebooks and the nbgrader course from the solutions: ``python -m dlphys.course.notebooks``.
 
 ``solutions/*.ipynb`` is the only copy anyone edits. Solution code sits between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (the nbgrader convention); in a markdown
@@ -18,10 +18,10 @@ gets the python3 kernelspec, and Colab links point at ``notebooks/`` instead of 
 
 Usage::
 
-    python -m dlphys.notebooks                      # solutions/ -> notebooks/
-    python -m dlphys.notebooks --check              # exit 1 if notebooks/ is out of date
-    python -m dlphys.notebooks SRC_DIR DEST_DIR
-    python -m dlphys.notebooks nbgrader OUT [--solutions DIR]   # nbgrader course directory (make course)
+    python -m dlphys.course.notebooks                      # solutions/ -> notebooks/
+    python -m dlphys.course.notebooks --check              # exit 1 if notebooks/ is out of date
+    python -m dlphys.course.notebooks SRC_DIR DEST_DIR
+    python -m dlphys.course.notebooks nbgrader OUT [--solutions DIR]   # nbgrader course directory (make course)
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def strip_solutions(source: str, cell_type: str, where: str) -> str:
 
 GRADING_CELL = re.compile(r"# Grading: task (?P<task>[0-9]+[a-z]?) \((?P<points>[0-9]+) points?\)")
 TASK_HEADING = re.compile(r"^##\s+\((?P<task>[0-9]+[a-z]?)\)", re.M)
+GRADE_ID_MANUAL = re.compile(r"task(?P<task>[0-9]+[a-z]?|[a-z_]+)_answer\d+")
+"""``grade_id`` of a manually graded markdown answer (``task2_answer1``)."""
 MANUAL_POINTS = 2
 """Points of each fenced markdown answer (graded by hand in nbgrader's formgrader)."""
 
@@ -207,12 +209,12 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
 
 
 NBGRADER_CONFIG = """\
-# nbgrader configuration of the dlphys course, written by `python -m dlphys.notebooks nbgrader` (make course).
+# nbgrader configuration of the dlphys course, written by `python -m dlphys.course.notebooks nbgrader` (make course).
 # source/<exercise>/<exercise>.ipynb are the solutions with nbgrader cell metadata; run from this directory:
 #   nbgrader generate_assignment <exercise>     (release/: the student version, same as notebooks/)
 #   nbgrader autograde <exercise>               (submitted/<student>/<exercise>/ -> autograded/)
 #   nbgrader generate_feedback <exercise>       (feedback/<student>/<exercise>/<exercise>.html)
-# `make grade SUBMISSIONS=DIR` (python -m dlphys.grading) does all of it for an LMS export.
+# `make grade SUBMISSIONS=DIR` (python -m dlphys.course.grading) does all of it for an LMS export.
 import os
 
 # Grading runs the exercises in fast mode (small data sets, few epochs: seconds to a minute per notebook),
@@ -229,7 +231,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = int(os.environ.get("DLPHYS_CELL_TIMEOUT", "{cell_timeout}"))
 c.Execute.interrupt_on_timeout = True
 # Every test cell is replaced by the course's own (hidden tests included) before it runs. A deleted test cell:
-# `make grade` (python -m dlphys.grading) puts it back and grades it; nbgrader 0.9.6's own add_missing_cells
+# `make grade` (python -m dlphys.course.grading) puts it back and grades it; nbgrader 0.9.6's own add_missing_cells
 # fails on test cells that follow a read-only cell, so it stays off.
 c.OverwriteCells.add_missing_cells = False
 """
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["nbgrader"]:
         return _main_course(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m dlphys.notebooks", description="Make student notebooks.")
+    parser = argparse.ArgumentParser(prog="python -m dlphys.course.notebooks", description="Make student notebooks.")
     parser.add_argument("src", nargs="?", default="solutions", type=Path)
     parser.add_argument("dest", nargs="?", default="notebooks", type=Path)
     parser.add_argument("--check", action="store_true", help="only check that DEST is up to date")
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main_course(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dlphys.notebooks nbgrader", description="Write the nbgrader course directory of the solutions."
+        prog="python -m dlphys.course.notebooks nbgrader", description="Write the nbgrader course directory of the solutions."
     )
     parser.add_argument("out", type=Path, help="course directory to write (nbgrader_config.py, source/)")
     parser.add_argument("--solutions", default="solutions", type=Path, help="solution notebooks (default: solutions)")
@@ -340,3 +342,17 @@ def _main_course(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def answered(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """The student version of solution ``nb`` with the solutions typed in, as an honest student hands it in.
+
+    Every answer cell holds the solution's code (or markdown) without the ``BEGIN``/``END`` marker lines; the
+    cells, ids and metadata are those of :func:`student_version` (what ``notebooks/`` holds).
+    """
+    student = student_version(nb, name)
+    for cell, original in zip(student.cells, nb.cells, strict=True):
+        if any(line.strip().startswith(BEGIN) for line in original.source.splitlines()):
+            lines = strip_hidden_tests(original.source, name).splitlines()
+            cell.source = "\n".join(line for line in lines if line.strip() not in (BEGIN, END))
+    return student

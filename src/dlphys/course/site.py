@@ -1,4 +1,4 @@
-"""Build the course site: ``python -m dlphys.site [--solutions DIR] [--out DIR]`` (``make site``).
+"""Build the course site: ``python -m dlphys.course.site [--solutions DIR] [--out DIR]`` (``make site``).
 
 The site has a front page made from the README (introduction, exercise table, full-mode results) and one page
 per exercise: the student version from ``notebooks/``, and, when built with ``--solutions build`` after
@@ -8,8 +8,8 @@ checked: a link to a page or file that the site does not contain fails the build
 
 Usage::
 
-    python -m dlphys.site                          # student versions -> build/site/index.html
-    python -m dlphys.site --solutions build        # plus the executed solutions of `make run`
+    python -m dlphys.course.site                          # student versions -> build/site/index.html
+    python -m dlphys.course.site --solutions build        # plus the executed solutions of `make run`
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FRONT_SECTIONS = ("Exercises", "Full-mode results")
 
 
@@ -143,7 +143,7 @@ def build(source: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlphys.site", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dlphys.course.site", description=__doc__.splitlines()[0])
     parser.add_argument("--solutions", type=Path, help="folder with executed solutions (build/ after `make run`)")
     parser.add_argument("--out", type=Path, default=Path("build/site"), help="HTML output folder")
     parser.add_argument("--source", type=Path, default=Path("build/site-src"), help="staged Sphinx source")

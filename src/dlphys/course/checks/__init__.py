@@ -1,0 +1,236 @@
+"""The trusted checks: one module per exercise (``ex04_1.py`` for ``04_1_network_by_hand``), read by the judge.
+
+Each module defines ``exercise = Exercise(...)`` and, in one place an instructor can read and change:
+
+- ``exercise.collect``: what the sandbox returns, as ``name -> expression``. Each expression is evaluated in the
+  student's kernel after the notebook has run, with ``inputs`` bound to the grader's inputs: a name the notebook
+  defines (``"params"``), or a call of the student's function or model on the grader's inputs
+  (``"forward(inputs['params'], inputs['x'])"``, ``"model.predict(inputs['spins'], verbose=0)"``). Only arrays,
+  numbers, strings, and dicts and lists of them come back.
+- ``@exercise.inputs``: ``f(ctx) -> (sent, kept)``, the grader's fresh inputs drawn with ``ctx.rng`` (a seed the
+  student never sees): ``sent`` goes into the sandbox, ``kept`` (labels, reference values) stays with the judge.
+- ``@exercise.check(task, points)``: ``f(r, ctx)`` raises ``AssertionError`` with a message when the check fails
+  (0 points) and returns nothing when it passes (the points). ``r[name]`` is a collected value (a
+  :class:`ResultMissing` with the student's error when it could not be collected); ``ctx.sent``, ``ctx.kept``,
+  ``ctx.params`` (the notebook's ``parameters`` cell, run here in the grading mode) and ``ctx.fast``.
+
+The judge never runs student code: it only compares what came back with its own computations. A number the
+student merely reports earns points only where the judge can recompute it from the student's model or function
+outputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_RESULTS_BYTES = 512 << 20
+"""Largest ``results.npz`` the judge opens (a bigger one is itself the reason for 0 points)."""
+
+
+class ResultMissing(AssertionError):
+    """A collected value that is not there: not defined, raised an error, or not returnable."""
+
+
+@dataclass
+class CheckResult:
+    """One check's verdict."""
+
+    task: str
+    name: str
+    points: float
+    max_points: float
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.points == self.max_points
+
+
+@dataclass
+class Context:
+    """What a check may use besides the student's results."""
+
+    exercise: str
+    seed: int
+    params: dict
+    fast: bool
+    sent: dict = field(default_factory=dict)
+    kept: dict = field(default_factory=dict)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+
+@dataclass
+class _Check:
+    task: str
+    points: float
+    function: Callable
+
+
+class Exercise:
+    """The declared results and the trusted checks of one exercise."""
+
+    def __init__(self, name: str, collect: dict[str, str] | None = None):
+        self.name = name
+        self.collect: dict[str, str] = dict(collect or {})
+        self.checks: list[_Check] = []
+        self._inputs: Callable | None = None
+
+    def inputs(self, function: Callable) -> Callable:
+        """Register ``function(ctx) -> (sent, kept)``, the grader's fresh inputs."""
+        self._inputs = function
+        return function
+
+    def check(self, task: str, points: float) -> Callable:
+        """Register a check of ``task`` worth ``points`` (decorator)."""
+
+        def register(function: Callable) -> Callable:
+            self.checks.append(_Check(str(task), float(points), function))
+            return function
+
+        return register
+
+    @property
+    def max_points(self) -> dict[str, float]:
+        """task -> the points its checks can give."""
+        out: dict[str, float] = {}
+        for check in self.checks:
+            out[check.task] = out.get(check.task, 0.0) + check.points
+        return out
+
+    def prepare(self, ctx: Context) -> None:
+        """Fill ``ctx.sent`` and ``ctx.kept`` with the grader's inputs."""
+        if self._inputs is not None:
+            ctx.sent, ctx.kept = self._inputs(ctx)
+
+    def judge(self, results: Results | None, ctx: Context, reason: str = "") -> list[CheckResult]:
+        """Run every check on ``results`` (None: nothing came back, every check gets 0 with ``reason``)."""
+        verdicts = []
+        for check in self.checks:
+            name = check.function.__name__
+            if results is None:
+                verdicts.append(CheckResult(check.task, name, 0.0, check.points, reason or "no results"))
+                continue
+            try:
+                check.function(results, ctx)
+            except AssertionError as exc:
+                verdicts.append(CheckResult(check.task, name, 0.0, check.points, str(exc) or "check failed"))
+            except Exception as exc:  # a malformed result (wrong shape, NaN, ...) fails the check, not the grader
+                message = f"{type(exc).__name__}: {exc}"[:300]
+                verdicts.append(CheckResult(check.task, name, 0.0, check.points, f"unusable result ({message})"))
+            else:
+                verdicts.append(CheckResult(check.task, name, check.points, check.points))
+        return verdicts
+
+
+class Results:
+    """The values that came back from the sandbox (``results.json`` + ``results.npz``), read without pickle."""
+
+    def __init__(self, out: Path):
+        meta_path, npz_path = out / "results.json", out / "results.npz"
+        if not meta_path.is_file() or not npz_path.is_file():
+            raise ResultMissing("the notebook returned no results (it stopped before its last cell had run)")
+        size = meta_path.stat().st_size + npz_path.stat().st_size
+        if size > MAX_RESULTS_BYTES:
+            raise ResultMissing(f"the results are {size >> 20} MiB, more than {MAX_RESULTS_BYTES >> 20} MiB")
+        try:
+            self._meta = json.loads(meta_path.read_text(encoding="utf-8"))["results"]
+            with np.load(npz_path, allow_pickle=False) as data:
+                self._arrays = {key: data[key] for key in data.files}
+        except (ValueError, KeyError, OSError, TypeError) as exc:
+            raise ResultMissing(f"the results could not be read ({type(exc).__name__})") from exc
+        if not isinstance(self._meta, dict):
+            raise ResultMissing("the results could not be read (not a mapping)")
+
+    def __contains__(self, name: str) -> bool:
+        entry = self._meta.get(name)
+        return isinstance(entry, dict) and "ok" in entry
+
+    def __getitem__(self, name: str):
+        entry = self._meta.get(name)
+        if not isinstance(entry, dict):
+            raise ResultMissing(f"`{name}` did not come back from the notebook")
+        if "ok" not in entry:
+            error = str(entry.get("error", "unknown error"))
+            if error.startswith("NameError"):
+                undefined = re.search(r"name '(\w+)' is not defined", error)
+                what = f"`{undefined[1]}` is not defined" if undefined else error
+                raise ResultMissing(f"{what} at the end of the notebook")
+            raise ResultMissing(f"`{name}` could not be computed: {error}")
+        return self._decode(entry["ok"])
+
+    def _decode(self, node, depth: int = 0):
+        if depth > 8 or not isinstance(node, dict) or len(node) != 1:
+            raise ResultMissing("malformed result")
+        (kind, value), = node.items()
+        if kind == "array":
+            if value not in self._arrays:
+                raise ResultMissing("malformed result (missing array)")
+            return self._arrays[value]
+        if kind == "dict" and isinstance(value, dict):
+            return {str(k): self._decode(v, depth + 1) for k, v in value.items()}
+        if kind == "list" and isinstance(value, list):
+            return [self._decode(v, depth + 1) for v in value]
+        if kind == "str" and isinstance(value, str):
+            return value
+        if kind == "none":
+            return None
+        raise ResultMissing("malformed result")
+
+
+def module_name(exercise: str) -> str:
+    """``04_1_network_by_hand`` -> ``ex04_1``."""
+    match = re.match(r"(\d\d_\d+[a-z]?)", exercise)
+    if not match:
+        raise ValueError(f"not an exercise name: {exercise!r}")
+    return f"ex{match[1]}"
+
+
+def load(exercise: str) -> Exercise:
+    """The :class:`Exercise` of ``exercise`` from its module in this package."""
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name(exercise)}")
+    except ModuleNotFoundError as exc:
+        raise LookupError(f"no trusted checks for {exercise} (dlphys/course/checks/{module_name(exercise)}.py)") from exc
+    if module.exercise.name != exercise:
+        raise LookupError(f"{module.__name__} checks {module.exercise.name}, not {exercise}")
+    return module.exercise
+
+
+def available() -> list[str]:
+    """Module names of every exercise that has trusted checks."""
+    return sorted(p.stem for p in Path(__file__).parent.glob("ex*.py"))
+
+
+# --------------------------------------------------------------------------------- helpers for the checks
+def array(value, shape: tuple | None = None, name: str = "value") -> np.ndarray:
+    """``value`` as a finite float array (of ``shape``, where ``None`` entries match any length)."""
+    try:
+        out = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"expected {name} as numbers, got {type(value).__name__}") from exc
+    if shape is not None:
+        ok = out.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, out.shape, strict=True))
+        if not ok:
+            want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+            raise AssertionError(f"expected {name} of shape {want}, got {out.shape}")
+    if not np.all(np.isfinite(out)):
+        raise AssertionError(f"expected finite numbers in {name}, got NaN or inf")
+    return out
+
+
+def number(value, name: str = "value") -> float:
+    """``value`` as one finite float (a 0-d or one-element array)."""
+    out = array(value, name=name)
+    if out.size != 1:
+        raise AssertionError(f"expected {name} to be one number, got shape {out.shape}")
+    return float(out.reshape(-1)[0])

@@ -1,0 +1,557 @@
+"""Grade a class: ``python -m dlphys.course.grading SUBMISSIONS OUT`` (``make grade SUBMISSIONS=DIR GRADES=OUT``).
+
+``SUBMISSIONS`` holds one folder per student, as an LMS export gives them (``SUBMISSIONS/<student>/``, any depth;
+a file belongs to exercise ``03_2_wine_linear_regression`` when its name contains the exercise's name or its
+number ``03_2``). Any form a student hands in is graded the same: the download of ``notebooks/`` (Colab, LMS,
+``make dist``), the nbgrader release, a round trip through Colab or JupyterLab.
+
+Two phases, and student code is only ever in the first:
+
+1. **Run** (:mod:`dlphys.course.sandbox`): each notebook, rebuilt from the course's cells and the student's answers
+   (:func:`dlphys.course.submission.normalise`), runs in a sandbox that sees only its scratch copy: no network, a
+   read-only system, no course directory, solutions, checks, gradebook, other submissions or outputs; limits on
+   memory, CPU time, processes and wall time; every process ends with it. After the last cell the sandbox
+   evaluates the exercise's declared results (names, and the student's functions and models on the grader's fresh
+   inputs) and returns them as arrays, never as pickled objects.
+2. **Judge** (:mod:`dlphys.course.checks`): this process, which never runs student code, compares what came
+   back with its own computations: the trusted checks of ``dlphys/course/checks/exNN_M.py``.
+
+Results are written once, after every sandbox is gone, atomically: ``OUT/grades.csv`` (student, exercise, task,
+kind, points, max_points, status), ``OUT/report.md`` (what happened and why, flags for the instructor, the SHA-256
+of ``grades.csv``), ``OUT/feedback/<student>/<exercise>.html`` (the checks' verdicts and the executed notebook,
+its HTML sanitised). Markdown answers get ``kind=manual`` rows, graded by hand (``make course`` writes the
+nbgrader course for the formgrader). Exit status 0 when grading ran, 2 on unusable arguments or no sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import csv
+import hashlib
+import html
+import io
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from dlphys.course import checks as checks_api
+from dlphys.course import sandbox as sb
+from dlphys.course import submission as subm
+from dlphys.course.notebooks import CELL_TIMEOUT, GRADE_ID_MANUAL, course_source, student_version
+
+NOTEBOOK_TIMEOUT = 600
+"""Default seconds one student's notebook may take in the sandbox (kernel start, every cell, the collection)."""
+STATUSES = ("graded", "rejected", "failed", "missing")
+HERE = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------------------------------------------- course
+@dataclass
+class ExerciseCourse:
+    """What the grader knows of one exercise (all from the course's own files)."""
+
+    name: str
+    notebook: nbformat.NotebookNode  # the student version (what notebooks/ holds)
+    manual: dict[str, float]  # task -> points of the markdown answers, graded by hand
+    checks: checks_api.Exercise | None
+    params: dict
+    problem: str = ""  # why it cannot be auto-graded
+
+
+def _parameters(solution: nbformat.NotebookNode, fast: bool) -> dict:
+    """The values of the solution's ``parameters`` cell, run here (course code) in the grading mode."""
+    for cell in solution.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            saved = os.environ.get("DLPHYS_FAST")
+            os.environ["DLPHYS_FAST"] = "1" if fast else "0"
+            try:
+                namespace: dict = {}
+                exec(compile(cell.source, "<parameters>", "exec"), namespace)  # noqa: S102 (the course's own cell)
+            finally:
+                if saved is None:
+                    os.environ.pop("DLPHYS_FAST", None)
+                else:
+                    os.environ["DLPHYS_FAST"] = saved
+            return {k: v for k, v in namespace.items() if k.isupper() or k in ("FAST",)}
+    return {}
+
+
+def load_course(solutions: Path, fast: bool = True) -> dict[str, ExerciseCourse]:
+    course = {}
+    for path in sorted(Path(solutions).glob("*.ipynb")):
+        solution = nbformat.read(path, as_version=4)
+        manual: dict[str, float] = {}
+        for cell in course_source(solution, path.name).cells:
+            meta = cell.metadata["nbgrader"]
+            match = GRADE_ID_MANUAL.fullmatch(meta["grade_id"])
+            if match:
+                manual[match["task"]] = manual.get(match["task"], 0.0) + float(meta["points"])
+        try:
+            exercise, problem = checks_api.load(path.stem), ""
+        except LookupError as exc:
+            exercise, problem = None, str(exc)
+        course[path.stem] = ExerciseCourse(
+            path.stem, student_version(solution, path.name), manual, exercise, _parameters(solution, fast), problem
+        )
+    if not course:
+        raise FileNotFoundError(f"no solution notebooks in {solutions}")
+    return course
+
+
+# ------------------------------------------------------------------------------------------------- records
+@dataclass
+class Result:
+    """What happened to one student's notebook of one exercise."""
+
+    student: str
+    exercise: str
+    status: str = "graded"
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    verdicts: list[dict] = field(default_factory=list)  # CheckResult as dicts
+    manual: dict[str, float] = field(default_factory=dict)
+    auto_max: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    limits_hit: list[str] = field(default_factory=list)
+    feedback: str = ""
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(task, kind, points, max_points, status) rows of grades.csv."""
+        auto: dict[str, list[float]] = {task: [0.0, m] for task, m in self.auto_max.items()}
+        for v in self.verdicts:
+            auto.setdefault(v["task"], [0.0, 0.0])
+            auto[v["task"]][0] += v["points"] if self.status == "graded" else 0.0
+        rows = [(t, "auto", f"{p:g}", f"{m:g}", self.status) for t, (p, m) in auto.items()]
+        rows += [(t, "manual", "", f"{m:g}", self.status) for t, m in self.manual.items()]
+        return sorted(rows, key=_task_key)
+
+
+def _task_key(row):
+    task, kind = row[0], row[1]
+    match = re.match(r"(\d+)(.*)", task)
+    return (0, int(match[1]), match[2], kind) if match else (1, 0, task, kind)
+
+
+# --------------------------------------------------------------------------------------------- one notebook
+@dataclass
+class Job:
+    student: str
+    exercise: str
+    notebook: str  # the normalised notebook (JSON)
+    notes: list[str]
+    flags: list[str]
+    work: str  # private folder of this job (outside every sandbox)
+    limits: sb.Limits
+    sandbox: str  # "bwrap" | "container:<image>" | "unsafe"
+    data_dirs: list[str]
+    env: dict
+    seed: int
+    params: dict
+    keep: bool = False  # keep the job's folder (grader inputs, scratch, log) for debugging
+
+
+_WORKER_UID = [61_000]
+_PREPARED: dict[tuple[str, int], tuple[dict, dict]] = {}
+
+
+def _init_worker(counter) -> None:
+    with counter.get_lock():
+        counter.value += 1
+        _WORKER_UID[0] = 61_000 + counter.value
+
+
+def _make_sandbox(kind: str, data_dirs: list[str]) -> sb.Sandbox:
+    if kind == "unsafe":
+        return sb.UnsafeSandbox()
+    if kind.startswith("container:"):
+        return sb.ContainerSandbox(kind.split(":", 1)[1])
+    return sb.BwrapSandbox([Path(d) for d in data_dirs], uid=_WORKER_UID[0])
+
+
+def run_job(job: Job) -> Result:
+    """Sandbox one notebook, then judge what came back (runs in a worker process of the grader, never in the box)."""
+    result = Result(job.student, job.exercise, notes=list(job.notes), flags=list(job.flags))
+    exercise = checks_api.load(job.exercise)
+    result.auto_max = exercise.max_points
+    work = Path(job.work)
+    grader, scratch = work / "grader", work / "scratch"
+    grader.mkdir(parents=True, exist_ok=True)
+    ctx = checks_api.Context(job.exercise, job.seed, job.params, job.env.get("DLPHYS_FAST", "1") == "1")
+    key = (job.exercise, job.seed)
+    if key not in _PREPARED:  # the same fresh inputs for every student: made once per worker
+        exercise.prepare(ctx)
+        _PREPARED.clear()
+        _PREPARED[key] = (ctx.sent, ctx.kept)
+    ctx.sent, ctx.kept = _PREPARED[key]
+    flat: dict[str, np.ndarray] = {}
+
+    def flatten(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                flatten(f"{prefix}{key}/", item)
+        else:
+            flat[prefix.rstrip("/")] = np.asarray(value)
+
+    flatten("", ctx.sent)
+    np.savez(grader / "inputs.npz", **flat)
+    spec = {"cell_timeout": job.limits.cell, "collect": exercise.collect, "collect_timeout": job.limits.cell}
+    (grader / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    (grader / "notebook.ipynb").write_text(job.notebook, encoding="utf-8")
+    shutil.copyfile(HERE / "_runner.py", grader / "run.py")
+    shutil.copyfile(HERE / "_harvest.py", grader / "harvest.py")
+    for path in [work, grader, *grader.iterdir()]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+    box = _make_sandbox(job.sandbox, job.data_dirs)
+    outcome = box.run("run.py", grader, scratch, job.limits, dict(job.env))
+    result.seconds, result.limits_hit = outcome.seconds, outcome.limits_hit
+    out = scratch / "out"
+    status = _read_json(out / "cells.json")
+    for hit in outcome.limits_hit:
+        result.notes.append(f"limit hit: {_LIMIT_TEXT.get(hit, hit).format(limits=job.limits)}")
+    if isinstance(status, dict):
+        cells = status.get("of", 0)
+        for index in status.get("timeouts", []):
+            if isinstance(index, int) and 0 <= index < cells:
+                result.notes.append(f"cell {index} was stopped after the {job.limits.cell:g} s limit per cell")
+        errors: dict[str, list[str]] = {}
+        for item in status.get("errors", []):
+            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and 0 <= item[0] < cells:
+                errors.setdefault(str(item[1])[:60], []).append(str(item[0]))
+        for name, where in errors.items():
+            result.notes.append(f"{name} in cell{'s' if len(where) > 1 else ''} {', '.join(where)}")
+        if status.get("dead"):
+            result.notes.append("the kernel died (memory limit, a crash, or os._exit); the cells after it did not run")
+        probe = status.get("probe", [])
+        if isinstance(probe, list) and len(probe) == 2 and all(isinstance(p, dict) for p in probe):
+            changed = [k for k in probe[0] if probe[1].get(k) != probe[0].get(k)]
+            if changed:
+                result.flags.append("the notebook changed IPython's or Python's machinery: " + ", ".join(changed))
+    elif outcome.returncode is None or outcome.limits_hit:
+        result.notes.append("the notebook stopped before its first cell had finished")
+    if outcome.returncode not in (0, None) and not outcome.limits_hit and not (out / "results.json").is_file():
+        tail = [line for line in outcome.log.splitlines() if line.strip()][-3:]
+        result.notes.append("the sandboxed run ended with an error: " + " | ".join(t[:200] for t in tail))
+    try:
+        results = checks_api.Results(out)
+        reason = ""
+    except checks_api.ResultMissing as exc:
+        results, reason = None, str(exc)
+    result.verdicts = [v.__dict__ for v in exercise.judge(results, ctx, reason)]
+    if results is None:
+        result.status = "failed"
+        result.reasons.append(reason + (f" ({', '.join(outcome.limits_hit)} limit)" if outcome.limits_hit else ""))
+    executed = out / "executed.ipynb"
+    result.feedback = _feedback_html(result, executed)
+    if not job.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+_LIMIT_TEXT = {
+    "wall time": "stopped after the limit of {limits.wall:g} s for the whole notebook",
+    "memory": "the memory limit ({limits.memory:,} bytes) was reached",
+    "processes": "the limit of {limits.processes} processes/threads was reached",
+    "cpu time": "the CPU-time limit was reached",
+}
+
+
+def _read_json(path: Path):
+    try:
+        if path.is_file() and path.stat().st_size < (8 << 20):
+            return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _feedback_html(result: Result, executed: Path) -> str:
+    """The checks' verdicts and the executed notebook, as one self-contained HTML page (sanitised)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(v['task'])}</td><td>{v['points']:g} / {v['max_points']:g}</td>"
+        f"<td>{'passed' if v['points'] == v['max_points'] else html.escape(v['message'])}</td></tr>"
+        for v in result.verdicts
+    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.reasons + result.notes)
+    body = ""
+    try:
+        if executed.is_file() and executed.stat().st_size < (64 << 20):
+            from nbconvert import HTMLExporter
+
+            nb = nbformat.reads(executed.read_text(encoding="utf-8"), as_version=4)
+            exporter = HTMLExporter(template_name="basic", sanitize_html=True)
+            body, _ = exporter.from_notebook_node(nb)
+    except Exception as exc:  # an unreadable executed notebook: the verdicts are still the feedback
+        body = f"<p>The executed notebook could not be shown ({html.escape(type(exc).__name__)}).</p>"
+    got = sum(v["points"] for v in result.verdicts)
+    total = sum(v["max_points"] for v in result.verdicts)
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(result.exercise)}: {html.escape(result.student)}</title></head><body>"
+        f"<h1>{html.escape(result.exercise)}</h1><p>{html.escape(result.student)}: {got:g} / {total:g} points "
+        "checked automatically on fresh inputs; written answers are graded by hand.</p>"
+        f"<table border='1'><tr><th>task</th><th>points</th><th>check</th></tr>{rows}</table>"
+        f"<ul>{notes}</ul><hr>{body}</body></html>"
+    )
+
+
+# --------------------------------------------------------------------------------------------------- outputs
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def grades_csv(results: list[Result]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "exercise", "task", "kind", "points", "max_points", "status"])
+    for r in sorted(results, key=lambda r: (r.student, r.exercise)):
+        for task, kind, points, maximum, status in r.rows():
+            writer.writerow([r.student, r.exercise, task, kind, points, maximum, status])
+    return buffer.getvalue()
+
+
+def report_md(results: list[Result], ignored: list[str], settings: list[str], csv_text: str, unsafe: bool) -> str:
+    lines = []
+    if unsafe:
+        lines += ["**UNSAFE: graded without a sandbox (--unsafe); the students' code could read and change "
+                  "everything the grader could, including these grades.**", ""]
+    lines += ["# Grading report", ""]
+    lines += [f"- {s}" for s in settings]
+    lines += [f"- grades.csv SHA-256: `{hashlib.sha256(csv_text.encode()).hexdigest()}`", ""]
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    lines += [", ".join(f"{n} {s}" for s, n in counts.items()) + f" (of {len(results)} notebooks)", ""]
+    flagged = [r for r in results if r.flags or r.limits_hit]
+    if flagged:
+        lines += ["## Flags for the instructor", "", "Points come only from the trusted checks; these are for you to look at.", ""]
+        for r in sorted(flagged, key=lambda r: (r.student, r.exercise)):
+            items = r.flags + [f"limit hit: {h}" for h in r.limits_hit]
+            lines.append(f"- **{r.student} / {r.exercise}**: " + "; ".join(items))
+        lines.append("")
+    for student in sorted({r.student for r in results}):
+        lines.append(f"## {student}")
+        for r in sorted((r for r in results if r.student == student), key=lambda r: r.exercise):
+            rows = r.rows()
+            got = sum(float(p) for _, k, p, _, _ in rows if k == "auto" and p)
+            total = sum(float(m) for _, k, _, m, _ in rows if k == "auto")
+            manual = sum(float(m) for _, k, _, m, _ in rows if k == "manual")
+            head = f"- **{r.exercise}**: {r.status}, {got:g} / {total:g} auto points"
+            head += (f" (+ {manual:g} to grade by hand)" if manual else "") + f", {r.seconds:.0f} s"
+            lines.append(head)
+            lines += [f"  - reason: {x}" for x in r.reasons]
+            lines += [f"  - note: {x}" for x in r.notes]
+            lines += [f"  - flag: {x}" for x in r.flags]
+            for v in r.verdicts:
+                if v["points"] < v["max_points"] and r.status == "graded":
+                    lines.append(f"  - task {v['task']} ({v['name']}): 0 / {v['max_points']:g}: {v['message']}")
+            if r.feedback:
+                lines.append(f"  - feedback: feedback/{r.student}/{r.exercise}.html")
+        lines.append("")
+    if ignored:
+        lines += ["## Ignored files", ""] + [f"- {item}" for item in ignored] + [""]
+    return "\n".join(lines)
+
+
+def secret_seed(out: Path, exercise: str, seed: int | None) -> int:
+    """The seed of the grader's inputs for ``exercise``: from ``--seed`` or a secret kept in OUT (never shown)."""
+    if seed is None:
+        path = out / ".grading-secret"
+        if not path.is_file():
+            _atomic_write(path, secrets.token_hex(32))
+            os.chmod(path, 0o600)
+        key = path.read_text().strip()
+    else:
+        key = str(seed)
+    return int.from_bytes(hashlib.sha256(f"{key}/{exercise}".encode()).digest()[:8], "little")
+
+
+# ------------------------------------------------------------------------------------------------ the grader
+def grade(
+    submissions: Path,
+    out: Path,
+    solutions: Path = Path("solutions"),
+    limits: sb.Limits | None = None,
+    jobs: int = 1,
+    sandbox: str = "bwrap",
+    seed: int | None = None,
+    keep_work: Path | None = None,
+    log=print,
+) -> list[Result]:
+    """Grade every notebook of ``submissions`` (one folder per student) into ``out``; return the results."""
+    limits = limits or sb.Limits(wall=NOTEBOOK_TIMEOUT, cell=CELL_TIMEOUT)
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"no submissions folder {submissions}")
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"DLPHYS_FAST": os.environ.get("DLPHYS_FAST", "1"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    env["KERAS_BACKEND"] = "tensorflow"
+    from dlphys import config
+
+    data_dirs = [config.data_dir()] + [Path(p) for p in os.environ.get(config.MIRROR_ENV, "").split(os.pathsep) if p]
+    data_dirs = [d.resolve() for d in data_dirs if d.is_dir()]
+    env["DLPHYS_DATA_DIR"] = str(data_dirs[0]) if data_dirs else "/scratch/data"
+    mirrors = [str(d) for d in data_dirs[1:]]
+    if mirrors:
+        env[config.MIRROR_ENV] = os.pathsep.join(mirrors)
+    if sandbox == "bwrap":
+        sb.default_sandbox([Path(d) for d in data_dirs])  # raises SandboxUnavailable where it cannot work
+    course = load_course(solutions, env["DLPHYS_FAST"] == "1")
+    found, ignored, unreadable = subm.collect(submissions, sorted(course))
+    results: list[Result] = []
+    for bad in unreadable:
+        results.append(Result(bad.student, bad.exercise, "rejected", reasons=bad.notes[:1], notes=bad.notes[1:]))
+    work_root = Path(tempfile.mkdtemp(prefix="dlphys-grading-", dir=keep_work))
+    os.chmod(work_root, 0o711)
+    pending: list[Job] = []
+    for sub in found:
+        ex = course[sub.exercise]
+        result = Result(sub.student, sub.exercise, notes=list(sub.notes))
+        result.manual = dict(ex.manual)
+        try:
+            submitted = subm.read_notebook(sub.data)
+        except ValueError as exc:
+            result.status, result.reasons = "rejected", [str(exc)]
+            results.append(result)
+            continue
+        if ex.checks is None:
+            result.status, result.reasons = "failed", [ex.problem]
+            results.append(result)
+            continue
+        normal = subm.normalise(submitted, ex.notebook)
+        lint_notes, flags = subm.lint(normal.notebook, ex.notebook)
+        pending.append(
+            Job(
+                sub.student,
+                sub.exercise,
+                nbformat.writes(normal.notebook),
+                result.notes + normal.notes + lint_notes,
+                flags,
+                str(work_root / f"{len(pending):05d}"),
+                limits,
+                sandbox,
+                [str(d) for d in data_dirs],
+                env,
+                secret_seed(out, sub.exercise, seed),
+                ex.params,
+                keep_work is not None,
+            )
+        )
+    manual_of = {name: ex.manual for name, ex in course.items()}
+    log(f"grading {len(pending)} notebooks with {jobs} worker(s) in {sandbox}")
+    done: list[Result] = []
+    try:
+        if jobs <= 1:
+            for job in pending:
+                done.append(run_job(job))
+                log(f"{job.student} / {job.exercise}: {done[-1].status} in {done[-1].seconds:.0f} s")
+        else:
+            context = multiprocessing.get_context("spawn")
+            counter = context.Value("i", 0)
+            with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=_init_worker, initargs=(counter,)
+            ) as pool:
+                futures = {pool.submit(run_job, job): job for job in pending}
+                for future in concurrent.futures.as_completed(futures):
+                    job = futures[future]
+                    done.append(future.result())
+                    log(f"{job.student} / {job.exercise}: {done[-1].status} in {done[-1].seconds:.0f} s")
+    finally:
+        if keep_work is None:
+            shutil.rmtree(work_root, ignore_errors=True)
+    for r in done:
+        r.manual = dict(manual_of[r.exercise])
+    results += done
+    # every student who handed in anything gets a row for every exercise someone handed in
+    students = sorted({r.student for r in results})
+    handed_in = sorted({r.exercise for r in results})
+    have = {(r.student, r.exercise) for r in results}
+    for s in students:
+        for e in handed_in:
+            if (s, e) not in have:
+                missing = Result(s, e, "missing", reasons=["no notebook for this exercise in the student's folder"])
+                missing.manual = dict(manual_of[e])
+                results.append(missing)
+    for r in results:
+        ex = course.get(r.exercise)
+        if ex is not None and ex.checks is not None and not r.auto_max:
+            r.auto_max = ex.checks.max_points
+    # the one write of the outputs, after every sandbox is gone
+    csv_text = grades_csv(results)
+    box = sb.UnsafeSandbox() if sandbox == "unsafe" else None
+    settings = [
+        f"sandbox: {box.describe() if box else sandbox}",
+        f"limits per notebook: {limits.wall:g} s wall, {limits.cell:g} s per cell, {limits.memory >> 20} MiB memory, "
+        f"{limits.processes} processes/threads, {limits.cpu_seconds} s CPU",
+        f"mode: DLPHYS_FAST={env['DLPHYS_FAST']}; {jobs} worker(s)",
+    ]
+    for r in results:
+        if r.feedback:
+            _atomic_write(out / "feedback" / r.student / f"{r.exercise}.html", r.feedback)
+    _atomic_write(out / "grades.csv", csv_text)
+    _atomic_write(out / "report.md", report_md(results, ignored, settings, csv_text, sandbox == "unsafe"))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dlphys.course.grading", description=__doc__.split("\n")[0])
+    parser.add_argument("submissions", type=Path, help="one folder per student with their notebooks")
+    parser.add_argument("out", type=Path, help="where grades.csv, report.md and feedback/ go")
+    parser.add_argument("--solutions", type=Path, default=Path("solutions"), help="solution notebooks")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    parser.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT, help="seconds per notebook")
+    parser.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT, help="seconds per cell")
+    parser.add_argument("--memory", type=float, default=6.0, help="GiB of memory per notebook (default 6)")
+    parser.add_argument("--processes", type=int, default=512, help="processes and threads per notebook")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the grader's inputs (default: a secret)")
+    parser.add_argument("--keep-work", type=Path, metavar="DIR", help="keep each notebook's sandbox folder in DIR")
+    parser.add_argument("--container", metavar="IMAGE", help="run each notebook in this image (podman/docker)")
+    parser.add_argument(
+        "--unsafe", action="store_true", help="grade WITHOUT a sandbox where none can be made (the report says so)"
+    )
+    args = parser.parse_args(argv)
+    if not args.submissions.is_dir():
+        print(f"error: {args.submissions} is not a folder of student folders", file=sys.stderr)
+        return 2
+    limits = sb.Limits(
+        wall=args.timeout, cell=args.cell_timeout, memory=int(args.memory * sb.GiB), processes=args.processes
+    )
+    kind = "unsafe" if args.unsafe else (f"container:{args.container}" if args.container else "bwrap")
+    try:
+        results = grade(
+            args.submissions, args.out, args.solutions, limits, max(1, args.jobs), kind, args.seed, args.keep_work
+        )
+    except sb.SandboxUnavailable as exc:
+        print(f"error: no sandbox for the students' code: {exc}\n"
+              "Grading runs untrusted code; install bubblewrap (make grade does), use --container IMAGE, or "
+              "pass --unsafe to grade without isolation (the report will say so).", file=sys.stderr)
+        return 2
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    print(f"{args.out}/grades.csv, report.md, feedback/: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
