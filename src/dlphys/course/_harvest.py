@@ -11,7 +11,6 @@ def _dlphys_harvest():
     import json
     import os
     import signal
-    import sys
 
     import numpy as np
 
@@ -66,11 +65,11 @@ def _dlphys_harvest():
         previous = signal.signal(signal.SIGALRM, alarm)
         signal.alarm(limit)
         try:
-            value = eval(expression, {**user, "inputs": copy.deepcopy(inputs)})  # noqa: S307 (the grader's expression)
+            value = eval(expression, {**user, "inputs": copy.deepcopy(inputs)})
             results[name] = {"ok": encode(value)}
         except _Slow:
             results[name] = {"error": f"`{expression}` took longer than {limit} s"}
-        except BaseException as exc:  # noqa: BLE001 (whatever the student's code raises is the result)
+        except BaseException as exc:
             message = f"{type(exc).__name__}: {exc}".strip()
             results[name] = {"error": message[:500]}
         finally:

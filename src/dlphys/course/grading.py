@@ -38,10 +38,8 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +78,7 @@ def _parameters(solution: nbformat.NotebookNode, fast: bool) -> dict:
             os.environ["DLPHYS_FAST"] = "1" if fast else "0"
             try:
                 namespace: dict = {}
-                exec(compile(cell.source, "<parameters>", "exec"), namespace)  # noqa: S102 (the course's own cell)
+                exec(compile(cell.source, "<parameters>", "exec"), namespace)
             finally:
                 if saved is None:
                     os.environ.pop("DLPHYS_FAST", None)
@@ -335,8 +333,11 @@ def grades_csv(results: list[Result]) -> str:
 def report_md(results: list[Result], ignored: list[str], settings: list[str], csv_text: str, unsafe: bool) -> str:
     lines = []
     if unsafe:
-        lines += ["**UNSAFE: graded without a sandbox (--unsafe); the students' code could read and change "
-                  "everything the grader could, including these grades.**", ""]
+        lines += [
+            "**UNSAFE: graded without a sandbox (--unsafe); the students' code could read and change "
+            "everything the grader could, including these grades.**",
+            "",
+        ]
     lines += ["# Grading report", ""]
     lines += [f"- {s}" for s in settings]
     lines += [f"- grades.csv SHA-256: `{hashlib.sha256(csv_text.encode()).hexdigest()}`", ""]
@@ -344,7 +345,12 @@ def report_md(results: list[Result], ignored: list[str], settings: list[str], cs
     lines += [", ".join(f"{n} {s}" for s, n in counts.items()) + f" (of {len(results)} notebooks)", ""]
     flagged = [r for r in results if r.flags or r.limits_hit]
     if flagged:
-        lines += ["## Flags for the instructor", "", "Points come only from the trusted checks; these are for you to look at.", ""]
+        lines += [
+            "## Flags for the instructor",
+            "",
+            "Points come only from the trusted checks; these are for you to look at.",
+            "",
+        ]
         for r in sorted(flagged, key=lambda r: (r.student, r.exercise)):
             items = r.flags + [f"limit hit: {h}" for h in r.limits_hit]
             lines.append(f"- **{r.student} / {r.exercise}**: " + "; ".join(items))
@@ -543,9 +549,12 @@ def main(argv: list[str] | None = None) -> int:
             args.submissions, args.out, args.solutions, limits, max(1, args.jobs), kind, args.seed, args.keep_work
         )
     except sb.SandboxUnavailable as exc:
-        print(f"error: no sandbox for the students' code: {exc}\n"
-              "Grading runs untrusted code; install bubblewrap (make grade does), use --container IMAGE, or "
-              "pass --unsafe to grade without isolation (the report will say so).", file=sys.stderr)
+        print(
+            f"error: no sandbox for the students' code: {exc}\n"
+            "Grading runs untrusted code; install bubblewrap (make grade does), use --container IMAGE, or "
+            "pass --unsafe to grade without isolation (the report will say so).",
+            file=sys.stderr,
+        )
         return 2
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     print(f"{args.out}/grades.csv, report.md, feedback/: " + ", ".join(f"{n} {s}" for s, n in counts.items()))

@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main_course(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dlphys.course.notebooks nbgrader", description="Write the nbgrader course directory of the solutions."
+        prog="python -m dlphys.course.notebooks nbgrader",
+        description="Write the nbgrader course directory of the solutions.",
     )
     parser.add_argument("out", type=Path, help="course directory to write (nbgrader_config.py, source/)")
     parser.add_argument("--solutions", default="solutions", type=Path, help="solution notebooks (default: solutions)")

@@ -120,9 +120,7 @@ class _Cgroup:
         hit = []
         with contextlib.suppress(OSError, ValueError):
             if "v2" in self.paths:
-                events = dict(
-                    line.split() for line in (self.paths["v2"] / "memory.events").read_text().splitlines()
-                )
+                events = dict(line.split() for line in (self.paths["v2"] / "memory.events").read_text().splitlines())
                 if int(events.get("oom_kill", 0)) or int(events.get("max", 0)):
                     hit.append("memory")
                 pids = dict(line.split() for line in (self.paths["v2"] / "pids.events").read_text().splitlines())
@@ -201,7 +199,7 @@ def _run_limited(argv: list[str], limits: Limits, env: dict[str, str] | None, cw
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=preexec,  # noqa: PLW1509 (no threads in the grader when it forks)
+            preexec_fn=preexec,
         )
         try:
             code = process.wait(timeout=limits.wall)

@@ -237,7 +237,7 @@ def normalise(submitted: nbformat.NotebookNode, course: nbformat.NotebookNode, s
     inverse = {i: j for j, i in match.items()}
     added_after: dict[int, list[int]] = {}
     last = -1
-    for j, cell in enumerate(submitted.cells):
+    for j in range(len(submitted.cells)):
         if j in match:
             last = match[j]
         else:
@@ -304,22 +304,38 @@ LINT = [
 ]
 
 FLAGS = [
-    (re.compile(r"input_transformers|ast_transformers|\.events\.register|register_magic|set_custom_exc"),
-     "changes IPython's machinery (transformers, event hooks, magics, exception handlers)"),
-    (re.compile(r"\bsys\.(settrace|setprofile|modules\s*\[|meta_path|path_hooks|excepthook)|\bsettrace\b"),
-     "changes the interpreter (sys.settrace / modules / import hooks / excepthook)"),
-    (re.compile(r"\bbuiltins\b|__builtins__|__import__|\bexec\s*\(|\beval\s*\(|\bcompile\s*\("),
-     "builtins, exec, eval or dynamic imports"),
-    (re.compile(r"\b(np|numpy)\.\w+\s*=[^=]|\bnp\.testing\.\w+\s*=[^=]|\bkeras\.\w+\s*=[^=]"),
-     "replaces a library function (np.allclose = ...)"),
-    (re.compile(r"^\s*!|^\s*%%(bash|sh|script|system|writefile)\b|^\s*%(system|sx|sc)\b|\b\w+\s*=\s*!"
-                r"|\bos\.(system|popen|exec\w*|spawn\w*|fork|kill)\b|\bsubprocess\b|\bpty\b|\bctypes\b"),
-     "runs shell commands or other processes"),
+    (
+        re.compile(r"input_transformers|ast_transformers|\.events\.register|register_magic|set_custom_exc"),
+        "changes IPython's machinery (transformers, event hooks, magics, exception handlers)",
+    ),
+    (
+        re.compile(r"\bsys\.(settrace|setprofile|modules\s*\[|meta_path|path_hooks|excepthook)|\bsettrace\b"),
+        "changes the interpreter (sys.settrace / modules / import hooks / excepthook)",
+    ),
+    (
+        re.compile(r"\bbuiltins\b|__builtins__|__import__|\bexec\s*\(|\beval\s*\(|\bcompile\s*\("),
+        "builtins, exec, eval or dynamic imports",
+    ),
+    (
+        re.compile(r"\b(np|numpy)\.\w+\s*=[^=]|\bnp\.testing\.\w+\s*=[^=]|\bkeras\.\w+\s*=[^=]"),
+        "replaces a library function (np.allclose = ...)",
+    ),
+    (
+        re.compile(
+            r"^\s*!|^\s*%%(bash|sh|script|system|writefile)\b|^\s*%(system|sx|sc)\b|\b\w+\s*=\s*!"
+            r"|\bos\.(system|popen|exec\w*|spawn\w*|fork|kill)\b|\bsubprocess\b|\bpty\b|\bctypes\b"
+        ),
+        "runs shell commands or other processes",
+    ),
     (re.compile(r"\bsocket\b|\burllib\b|\brequests\b|\bhttp\.client\b"), "opens network connections"),
-    (re.compile(r"\.\./|\bos\.(remove|unlink|rmdir|chmod|chown|rename|replace)\b|\bshutil\b|\.ipynb\b|gradebook"),
-     "reaches for files outside its own work (other notebooks, parent folders, deletions)"),
-    (re.compile(r"\bgc\.get_objects\b|\binspect\.(currentframe|stack)\b|\bsys\._getframe\b|\bf_globals\b"),
-     "inspects the interpreter's frames or objects"),
+    (
+        re.compile(r"\.\./|\bos\.(remove|unlink|rmdir|chmod|chown|rename|replace)\b|\bshutil\b|\.ipynb\b|gradebook"),
+        "reaches for files outside its own work (other notebooks, parent folders, deletions)",
+    ),
+    (
+        re.compile(r"\bgc\.get_objects\b|\binspect\.(currentframe|stack)\b|\bsys\._getframe\b|\bf_globals\b"),
+        "inspects the interpreter's frames or objects",
+    ),
 ]
 
 

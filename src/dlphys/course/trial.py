@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     write_class(args.solutions, chosen, args.out / "submissions")
     limits = sb.Limits(wall=args.timeout, cell=CELL_TIMEOUT)
     results = grade(
-        args.out / "submissions", args.out / "grades", args.solutions, limits, args.jobs, seed=args.seed,
+        args.out / "submissions",
+        args.out / "grades",
+        args.solutions,
+        limits,
+        args.jobs,
+        seed=args.seed,
         keep_work=args.keep_work,
     )
     failed = 0

@@ -171,7 +171,7 @@ class Results:
     def _decode(self, node, depth: int = 0):
         if depth > 8 or not isinstance(node, dict) or len(node) != 1:
             raise ResultMissing("malformed result")
-        (kind, value), = node.items()
+        ((kind, value),) = node.items()
         if kind == "array":
             if value not in self._arrays:
                 raise ResultMissing("malformed result (missing array)")
@@ -200,7 +200,9 @@ def load(exercise: str) -> Exercise:
     try:
         module = importlib.import_module(f"{__name__}.{module_name(exercise)}")
     except ModuleNotFoundError as exc:
-        raise LookupError(f"no trusted checks for {exercise} (dlphys/course/checks/{module_name(exercise)}.py)") from exc
+        raise LookupError(
+            f"no trusted checks for {exercise} (dlphys/course/checks/{module_name(exercise)}.py)"
+        ) from exc
     if module.exercise.name != exercise:
         raise LookupError(f"{module.__name__} checks {module.exercise.name}, not {exercise}")
     return module.exercise

@@ -21,7 +21,7 @@ from packaging.version import Version
 import dlphys
 from dlphys.course import install as _install
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # What the Colab install cell must leave alone: the preinstalled deep-learning stack.
