@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.dlphys-installed
-JOBS   ?= 2
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told (containers, JupyterHub images).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -45,9 +45,10 @@ run: install
 
 # What CI runs (.ci/run): lint, every unit test and every solution notebook in fast mode (the site build and the
 # grading of crafted submissions are tests too), then the same package on the oldest allowed versions.
-test: install lint
+test: install lint sandbox
 	DLPHYS_FAST=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env \
 	  --durations=15 tests solutions
+	DLPHYS_FAST=1 $(MAKE) --no-print-directory grade-trial
 	$(MAKE) --no-print-directory test-min
 
 notebooks: install
@@ -56,19 +57,35 @@ notebooks: install
 check-notebooks: install
 	$(PY) -m dlphys.course.notebooks --check solutions notebooks
 
-# nbgrader (README "Grading with nbgrader"): `make course` writes the course directory (nbgrader_config.py,
-# source/<exercise>/<exercise>.ipynb); `make grade SUBMISSIONS=DIR` grades an LMS export (one folder per
-# student) in fast mode into $(GRADES): grades.csv, report.md, feedback/<student>/<exercise>.html.
-# GRADE_ARGS="--timeout 600 --cell-timeout 120" are the default limits per notebook and per cell.
-.PHONY: course grade
+# Grading (README "Grading"): `make grade SUBMISSIONS=DIR [GRADES=OUT] [JOBS=N]` runs every student's notebook
+# in a bubblewrap sandbox and judges what it returns with the trusted checks (dlphys/course/checks/); it writes
+# OUT/grades.csv, OUT/report.md and OUT/feedback/<student>/<exercise>.html. GRADE_ARGS="--timeout 600
+# --cell-timeout 120 --memory 6" are the default limits per notebook. `make course` writes the nbgrader course
+# (source/ with nbgrader metadata) for the formgrader, where the written answers are graded by hand.
+# `make grade-trial` grades the course against itself: honest (solutions typed into notebooks/) and blank.
+.PHONY: course grade grade-trial sandbox
 COURSE ?= build/course
 GRADES ?= build/grades
 course: install
 	$(PY) -m dlphys.course.notebooks nbgrader $(COURSE)
 
-grade: install
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADES=build/grades]"; exit 2; }
-	$(PY) -m dlphys.course.grading $(SUBMISSIONS) $(GRADES) $(GRADE_ARGS)
+# bubblewrap, the sandbox of `make grade` (Debian package; as root on a fresh machine this installs it).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing bubblewrap (the grading sandbox) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "make grade needs bubblewrap: sudo apt-get install bubblewrap (or dnf/pacman install bubblewrap)"; \
+	    exit 1; \
+	  fi; }
+
+grade: install sandbox
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADES=build/grades] [JOBS=N]"; exit 2; }
+	$(PY) -m dlphys.course.grading $(SUBMISSIONS) $(GRADES) --jobs $(JOBS) $(GRADE_ARGS)
+
+grade-trial: install sandbox
+	$(PY) -m dlphys.course.trial --jobs $(JOBS) --out build/grade-trial
 
 data: install
 	$(PY) -m dlphys.datasets generate all
@@ -89,7 +106,8 @@ PYTHON_MIN ?= python3.11
 VENV_MIN   ?= .venv-min
 PY_MIN     := $(VENV_MIN)/bin/python
 STAMP_MIN  := $(VENV_MIN)/.dlphys-installed
-MIN_TESTS  ?= tests --ignore=tests/test_site.py --ignore=tests/test_notebooks.py --ignore=tests/test_grading.py
+MIN_TESTS  ?= tests --ignore=tests/course/test_site.py --ignore=tests/course/test_notebooks.py \
+  --ignore=tests/course/test_grading.py --ignore=tests/course/test_course.py --ignore=tests/course/test_sandbox.py
 MIN_NOTEBOOKS := $(sort $(wildcard solutions/0[345]_*.ipynb))
 
 $(STAMP_MIN): pyproject.toml requirements-min.lock

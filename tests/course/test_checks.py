@@ -1,0 +1,127 @@
+"""The trusted checks: one module per exercise, points as announced, and a judge that survives any result file."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from dlphys.course import checks
+from dlphys.course.notebooks import BEGIN_HIDDEN, GRADING_CELL
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTIONS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
+
+
+def _announced_points(name: str) -> dict[str, float]:
+    nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    points: dict[str, float] = {}
+    for cell in nb.cells:
+        match = GRADING_CELL.fullmatch(cell.source.split("\n", 1)[0].strip()) if cell.cell_type == "code" else None
+        if match:
+            points[match["task"]] = points.get(match["task"], 0.0) + float(match["points"])
+    return points
+
+
+@pytest.mark.parametrize("name", SOLUTIONS)
+def test_every_exercise_has_checks_worth_the_points_its_page_announces(name):
+    exercise = checks.load(name)
+    assert exercise.max_points == _announced_points(name)
+    assert exercise.collect, "an exercise must declare what the sandbox returns"
+    for expression in exercise.collect.values():
+        compile(expression, "<collect>", "eval")  # every expression is a Python expression
+
+
+@pytest.mark.parametrize("name", SOLUTIONS)
+def test_no_hidden_test_is_left_in_the_solutions(name):
+    """The hidden tests moved into the trusted checks, the one place where the criteria live."""
+    text = (ROOT / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+    assert BEGIN_HIDDEN not in text
+
+
+def _results(tmp_path: Path, meta, arrays: dict | None = None) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    np.savez(out / "results.npz", **(arrays or {}))
+    return out
+
+
+def test_results_decode_nested_values_without_pickle(tmp_path):
+    meta = {"results": {"x": {"ok": {"dict": {"a": {"array": "a0"}, "b": {"list": [{"str": "s"}, {"none": True}]}}}}}}
+    results = checks.Results(_results(tmp_path, meta, {"a0": np.arange(3)}))
+    value = results["x"]
+    assert np.array_equal(value["a"], [0, 1, 2]) and value["b"] == ["s", None]
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        "not json",
+        json.dumps({"results": []}),
+        json.dumps({"results": {"x": {"ok": {"array": "missing"}}}}),
+        json.dumps({"results": {"x": {"ok": {"bogus": 1}}}}),
+        json.dumps({"results": {"x": {"ok": {"dict": {"y": {"list": "no"}}}}}}),
+    ],
+)
+def test_malformed_results_fail_the_check_not_the_grader(tmp_path, meta):
+    try:
+        results = checks.Results(_results(tmp_path, meta))
+    except checks.ResultMissing:
+        return
+    with pytest.raises(checks.ResultMissing):
+        results["x"]
+
+
+def test_a_pickled_array_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"results": {"x": {"ok": {"array": "a0"}}}}))
+    np.savez(out / "results.npz", a0=np.array([object()], dtype=object))
+    with pytest.raises(checks.ResultMissing):
+        checks.Results(out)["x"]
+
+
+def test_student_errors_become_the_checks_message(tmp_path):
+    meta = {"results": {"f": {"error": "NameError: name 'forward' is not defined"}, "g": {"error": "ValueError: bad"}}}
+    results = checks.Results(_results(tmp_path, meta))
+    with pytest.raises(checks.ResultMissing, match="`forward` is not defined"):
+        results["f"]
+    with pytest.raises(checks.ResultMissing, match="ValueError: bad"):
+        results["g"]
+
+
+def test_a_check_that_raises_gives_zero_with_the_reason():
+    exercise = checks.Exercise("00_0_demo", collect={"x": "x"})
+
+    @exercise.check(task="1", points=2)
+    def fine(r, ctx):
+        pass
+
+    @exercise.check(task="1", points=3)
+    def crashes(r, ctx):
+        raise ZeroDivisionError("boom")
+
+    @exercise.check(task="2", points=1)
+    def fails(r, ctx):
+        raise AssertionError("expected more")
+
+    ctx = checks.Context("00_0_demo", 1, {}, True)
+    verdicts = exercise.judge(object(), ctx)
+    assert [(v.points, v.max_points) for v in verdicts] == [(2, 2), (0, 3), (0, 1)]
+    assert "ZeroDivisionError" in verdicts[1].message and verdicts[2].message == "expected more"
+    assert all(v.points == 0 and v.message == "nothing" for v in exercise.judge(None, ctx, "nothing"))
+    assert exercise.max_points == {"1": 5.0, "2": 1.0}
+
+
+def test_check_helpers_state_the_criterion():
+    with pytest.raises(AssertionError, match=r"expected y of shape \(n, 2\), got \(3,\)"):
+        checks.array([1, 2, 3], (None, 2), "y")
+    with pytest.raises(AssertionError, match="NaN"):
+        checks.array([1, np.nan], name="y")
+    assert checks.number(np.array([[2.5]])) == 2.5
+    assert re.fullmatch(r"ex\d\d_\d+", checks.module_name("04_1_network_by_hand"))
