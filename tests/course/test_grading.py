@@ -58,13 +58,13 @@ def _with_cell(nb, source, position=3):
     return nb
 
 
-def _release(name):
-    """The honest answers in the nbgrader release form: the course's cell metadata on every cell."""
+def _release(name, answers=True):
+    """The nbgrader release form (the course's cell metadata on every cell), with the honest answers or blank."""
     source = notebooks.course_source(_solution(name), name)
-    honest = notebooks.answered(_solution(name), name)
-    for cell, meta in zip(honest.cells, source.cells, strict=True):
+    nb = notebooks.answered(_solution(name), name) if answers else _blank(name)
+    for cell, meta in zip(nb.cells, source.cells, strict=True):
         cell.metadata["nbgrader"] = meta.metadata["nbgrader"]
-    return honest
+    return nb
 
 
 def _colab(name):
@@ -237,7 +237,7 @@ def make_class(folder: Path, out: Path, port: int) -> dict[str, str]:
             )
     hand_in("overwrites_given_data", MAIN, lazy)
     # metadata edits: the release form with its checks unlocked and a given cell changed
-    meta = _release(MAIN)
+    meta = _release(MAIN, answers=False)
     for cell in meta.cells:
         if cell.source.startswith("# Grading"):
             cell.metadata["nbgrader"].update(grade=False, locked=False, solution=True)
@@ -391,7 +391,7 @@ def test_no_connection_arrived_and_no_process_is_left(graded):
     for process in psutil.process_iter(["cmdline", "uids"]):
         cmdline = " ".join(process.info["cmdline"] or [])
         uid = process.info["uids"].real if process.info["uids"] else 0
-        if MARKER in cmdline or 61_000 <= uid < 62_000:
+        if MARKER in cmdline or sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_SPAN:
             left.append((process.pid, uid, cmdline[:80]))
     assert left == []
 

@@ -163,14 +163,7 @@ class Job:
     keep: bool = False  # keep the job's folder (grader inputs, scratch, log) for debugging
 
 
-_WORKER_UID = [61_000]
 _PREPARED: dict[tuple[str, int], tuple[dict, dict]] = {}
-
-
-def _init_worker(counter) -> None:
-    with counter.get_lock():
-        counter.value += 1
-        _WORKER_UID[0] = 61_000 + counter.value
 
 
 def _make_sandbox(kind: str, data_dirs: list[str]) -> sb.Sandbox:
@@ -178,7 +171,7 @@ def _make_sandbox(kind: str, data_dirs: list[str]) -> sb.Sandbox:
         return sb.UnsafeSandbox()
     if kind.startswith("container:"):
         return sb.ContainerSandbox(kind.split(":", 1)[1])
-    return sb.BwrapSandbox([Path(d) for d in data_dirs], uid=_WORKER_UID[0])
+    return sb.BwrapSandbox([Path(d) for d in data_dirs])
 
 
 def run_job(job: Job) -> Result:
@@ -474,10 +467,7 @@ def grade(
                 log(f"{job.student} / {job.exercise}: {done[-1].status} in {done[-1].seconds:.0f} s")
         else:
             context = multiprocessing.get_context("spawn")
-            counter = context.Value("i", 0)
-            with concurrent.futures.ProcessPoolExecutor(
-                jobs, mp_context=context, initializer=_init_worker, initargs=(counter,)
-            ) as pool:
+            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
                 futures = {pool.submit(run_job, job): job for job in pending}
                 for future in concurrent.futures.as_completed(futures):
                     job = futures[future]

@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GiB = 1 << 30
+UID_BASE, UID_SPAN = 610_000, 100_000
+"""As root, a sandbox runs as user id ``UID_BASE + (grader's pid mod UID_SPAN)``: no other process has it, so the
+per-user limits (``RLIMIT_NPROC``) count that sandbox only, and two graders never share a user id."""
 MiB = 1 << 20
 
 
@@ -276,7 +279,7 @@ class BwrapSandbox(Sandbox):
 
     name = "bubblewrap"
 
-    def __init__(self, data_dirs: list[Path] | None = None, uid: int = 61_000, executable: str | None = None):
+    def __init__(self, data_dirs: list[Path] | None = None, uid: int | None = None, executable: str | None = None):
         self.bwrap = executable or shutil.which("bwrap")
         if not self.bwrap:
             raise SandboxUnavailable(
@@ -285,7 +288,7 @@ class BwrapSandbox(Sandbox):
             )
         self.data_dirs = [Path(d).resolve() for d in (data_dirs or []) if Path(d).is_dir()]
         self.root = os.geteuid() == 0
-        self.uid = uid
+        self.uid = uid if uid is not None else UID_BASE + os.getpid() % UID_SPAN
         self.setpriv = shutil.which("setpriv") if self.root else None
         if self.root and not self.setpriv:
             raise SandboxUnavailable("running as root needs setpriv (util-linux) to drop to an unprivileged user")
