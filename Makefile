@@ -87,6 +87,16 @@ grade: install sandbox
 grade-trial: install sandbox
 	$(PY) -m dlphys.course.trial --jobs $(JOBS) --out build/grade-trial
 
+# The cluster path for real (README "Grading a class"): a single-node Slurm on this machine (Debian slurm-wlm and
+# munge, installed and configured by cluster/slurm/start-local.sh as root), a class graded as an array job in
+# shards and merged, compared with the local run; the Kubernetes and HTCondor launchers validated offline.
+.PHONY: test-cluster
+test-cluster: install sandbox
+	$(PY) -m pip install --quiet -r cluster/requirements.txt
+	bash cluster/slurm/start-local.sh
+	DLPHYS_TEST_CLUSTER=1 DLPHYS_FAST=1 $(PY) -m pytest -p no:cacheprovider --durations=5 tests/cluster; \
+	  status=$$?; bash cluster/slurm/stop-local.sh; exit $$status
+
 data: install
 	$(PY) -m dlphys.datasets generate all
 

@@ -372,20 +372,47 @@ def report_md(results: list[Result], ignored: list[str], settings: list[str], cs
     return "\n".join(lines)
 
 
-def secret_seed(out: Path, exercise: str, seed: int | None) -> int:
-    """The seed of the grader's inputs for ``exercise``: from ``--seed`` or a secret kept in OUT (never shown)."""
+def secret_seed(secret: Path, exercise: str, seed: int | None) -> int:
+    """The seed of the grader's inputs for ``exercise``: from ``--seed``, or from the secret in the file ``secret``
+    (made on first use; graders that share it, e.g. the shards of one class, draw the same inputs)."""
     if seed is None:
-        path = out / ".grading-secret"
-        if not path.is_file():
-            _atomic_write(path, secrets.token_hex(32))
-            os.chmod(path, 0o600)
-        key = path.read_text().strip()
+        if not secret.is_file():
+            _atomic_write(secret, secrets.token_hex(32))
+            os.chmod(secret, 0o600)
+        key = secret.read_text().strip()
     else:
         key = str(seed)
     return int.from_bytes(hashlib.sha256(f"{key}/{exercise}".encode()).digest()[:8], "little")
 
 
 # ------------------------------------------------------------------------------------------------ the grader
+def course_version(solutions: Path) -> str:
+    """A short hash of everything that decides a grade: the solutions, the checks and the grader itself."""
+    digest = hashlib.sha256()
+    files = sorted(Path(solutions).glob("*.ipynb")) + sorted(HERE.rglob("*.py"))
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def shard_of(student: str, shards: int) -> int:
+    """The shard (0 … shards − 1) a student belongs to: a hash of the id, the same on every machine and run."""
+    return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "little") % shards
+
+
+def _job_key(job: Job, version: str) -> str:
+    fields = [version, job.student, job.exercise, job.notebook, job.notes, job.flags, job.seed, job.env]
+    fields += [job.limits.__dict__, job.sandbox]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _load_cached(path: Path) -> Result | None:
+    try:
+        return Result(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def grade(
     submissions: Path,
     out: Path,
@@ -396,8 +423,16 @@ def grade(
     seed: int | None = None,
     keep_work: Path | None = None,
     log=print,
+    shard: tuple[int, int] | None = None,
+    force: bool = False,
+    secret: Path | None = None,
 ) -> list[Result]:
-    """Grade every notebook of ``submissions`` (one folder per student) into ``out``; return the results."""
+    """Grade every notebook of ``submissions`` (one folder per student) into ``out``; return the results.
+
+    ``shard=(k, n)`` grades only the students of shard ``k`` of ``n`` (:func:`shard_of`); :func:`merge` joins the
+    shards' folders. A notebook graded before with the same content, course version, seed and limits is taken
+    from ``out/.cache`` instead of being run again, unless ``force``.
+    """
     limits = limits or sb.Limits(wall=NOTEBOOK_TIMEOUT, cell=CELL_TIMEOUT)
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
@@ -417,7 +452,13 @@ def grade(
     if sandbox == "bwrap":
         sb.default_sandbox([Path(d) for d in data_dirs])  # raises SandboxUnavailable where it cannot work
     course = load_course(solutions, env["DLPHYS_FAST"] == "1")
+    version = course_version(solutions)
     found, ignored, unreadable = subm.collect(submissions, sorted(course))
+    if shard is not None:
+        k, n = shard
+        found = [f for f in found if shard_of(f.student, n) == k]
+        unreadable = [u for u in unreadable if shard_of(u.student, n) == k]
+        ignored = [i for i in ignored if shard_of(subm.student_id(i.split("/", 1)[0]) or "", n) == k]
     results: list[Result] = []
     for bad in unreadable:
         results.append(Result(bad.student, bad.exercise, "rejected", reasons=bad.notes[:1], notes=bad.notes[1:]))
@@ -427,7 +468,6 @@ def grade(
     for sub in found:
         ex = course[sub.exercise]
         result = Result(sub.student, sub.exercise, notes=list(sub.notes))
-        result.manual = dict(ex.manual)
         try:
             submitted = subm.read_notebook(sub.data)
         except ValueError as exc:
@@ -452,75 +492,169 @@ def grade(
                 sandbox,
                 [str(d) for d in data_dirs],
                 env,
-                secret_seed(out, sub.exercise, seed),
+                secret_seed(secret or out / ".grading-secret", sub.exercise, seed),
                 ex.params,
                 keep_work is not None,
             )
         )
-    manual_of = {name: ex.manual for name, ex in course.items()}
-    log(f"grading {len(pending)} notebooks with {jobs} worker(s) in {sandbox}")
+    cache = out / ".cache"
+    cache.mkdir(exist_ok=True)
     done: list[Result] = []
+    to_run: list[tuple[Job, Path]] = []
+    for job in pending:
+        path = cache / f"{_job_key(job, version)}.json"
+        cached = None if force else _load_cached(path)
+        if cached is not None:
+            done.append(cached)
+        else:
+            to_run.append((job, path))
+    log(f"grading {len(to_run)} notebooks ({len(done)} unchanged, from the cache) with {jobs} worker(s) in {sandbox}")
+
+    def finished(job: Job, result: Result, path: Path) -> None:
+        done.append(result)
+        _atomic_write(path, json.dumps(result.__dict__))
+        log(f"{job.student} / {job.exercise}: {result.status} in {result.seconds:.0f} s")
+
     try:
         if jobs <= 1:
-            for job in pending:
-                done.append(run_job(job))
-                log(f"{job.student} / {job.exercise}: {done[-1].status} in {done[-1].seconds:.0f} s")
+            for job, path in to_run:
+                finished(job, run_job(job), path)
         else:
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                futures = {pool.submit(run_job, job): job for job in pending}
+                futures = {pool.submit(run_job, job): (job, path) for job, path in to_run}
                 for future in concurrent.futures.as_completed(futures):
-                    job = futures[future]
-                    done.append(future.result())
-                    log(f"{job.student} / {job.exercise}: {done[-1].status} in {done[-1].seconds:.0f} s")
+                    job, path = futures[future]
+                    finished(job, future.result(), path)
     finally:
         if keep_work is None:
             shutil.rmtree(work_root, ignore_errors=True)
-    for r in done:
-        r.manual = dict(manual_of[r.exercise])
     results += done
-    # every student who handed in anything gets a row for every exercise someone handed in
-    students = sorted({r.student for r in results})
-    handed_in = sorted({r.exercise for r in results})
-    have = {(r.student, r.exercise) for r in results}
-    for s in students:
-        for e in handed_in:
-            if (s, e) not in have:
-                missing = Result(s, e, "missing", reasons=["no notebook for this exercise in the student's folder"])
-                missing.manual = dict(manual_of[e])
-                results.append(missing)
-    for r in results:
-        ex = course.get(r.exercise)
-        if ex is not None and ex.checks is not None and not r.auto_max:
-            r.auto_max = ex.checks.max_points
-    # the one write of the outputs, after every sandbox is gone
-    csv_text = grades_csv(results)
+    manual = {name: ex.manual for name, ex in course.items()}
+    auto = {name: (ex.checks.max_points if ex.checks else {}) for name, ex in course.items()}
     box = sb.UnsafeSandbox() if sandbox == "unsafe" else None
     settings = [
         f"sandbox: {box.describe() if box else sandbox}",
         f"limits per notebook: {limits.wall:g} s wall, {limits.cell:g} s per cell, {limits.memory >> 20} MiB memory, "
         f"{limits.processes} processes/threads, {limits.cpu_seconds} s CPU",
-        f"mode: DLPHYS_FAST={env['DLPHYS_FAST']}; {jobs} worker(s)",
+        f"mode: DLPHYS_FAST={env['DLPHYS_FAST']}; course version {version}",
     ]
+    if shard is not None:
+        settings.append(f"shard {shard[0]} of {shard[1]} (0-based), merged with `dlphys.course.grading merge`")
+    return write_outputs(out, results, ignored, settings, manual, auto, version, shard, sandbox == "unsafe")
+
+
+def write_outputs(
+    out: Path,
+    results: list[Result],
+    ignored: list[str],
+    settings: list[str],
+    manual: dict[str, dict],
+    auto: dict[str, dict],
+    version: str,
+    shard: tuple[int, int] | None,
+    unsafe: bool,
+) -> list[Result]:
+    """Add the missing rows, then write feedback, ``records.json``, ``grades.csv`` and ``report.md`` (atomically)."""
+    results = [r for r in results if r.status != "missing"]
+    students = sorted({r.student for r in results})
+    handed_in = sorted({r.exercise for r in results})
+    have = {(r.student, r.exercise) for r in results}
+    for s in students:  # every student who handed in anything gets rows for every exercise someone handed in
+        for e in handed_in:
+            if (s, e) not in have:
+                results.append(
+                    Result(s, e, "missing", reasons=["no notebook for this exercise in the student's folder"])
+                )
+    for r in results:
+        r.manual = dict(manual.get(r.exercise, {}))
+        if not r.auto_max:
+            r.auto_max = dict(auto.get(r.exercise, {}))
+    results.sort(key=lambda r: (r.student, r.exercise))
+    csv_text = grades_csv(results)
     for r in results:
         if r.feedback:
             _atomic_write(out / "feedback" / r.student / f"{r.exercise}.html", r.feedback)
+    records = {
+        "course_version": version,
+        "shard": list(shard) if shard else None,
+        "students": students,
+        "ignored": ignored,
+        "settings": settings,
+        "unsafe": unsafe,
+        "results": [{k: v for k, v in r.__dict__.items() if k != "feedback"} | {"feedback": ""} for r in results],
+    }
+    _atomic_write(out / "records.json", json.dumps(records))
     _atomic_write(out / "grades.csv", csv_text)
-    _atomic_write(out / "report.md", report_md(results, ignored, settings, csv_text, sandbox == "unsafe"))
+    _atomic_write(out / "report.md", report_md(results, ignored, settings, csv_text, unsafe))
     return results
 
 
+def merge(out: Path, shards: list[Path]) -> list[Result]:
+    """Join the output folders of ``grade(..., shard=(k, n))`` into ``out``: one grades.csv, report.md, feedback/.
+
+    Refuses shards of different course versions, the same shard twice, or students graded in two shards.
+    """
+    out = Path(out)
+    loaded = []
+    for folder in shards:
+        try:
+            loaded.append((Path(folder), json.loads((Path(folder) / "records.json").read_text(encoding="utf-8"))))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{folder}: not a graded shard (no readable records.json: {exc})") from None
+    versions = {records["course_version"] for _, records in loaded}
+    if len(versions) > 1:
+        raise ValueError(f"shards of different course versions {sorted(versions)}: regrade them with one version")
+    owner: dict[str, Path] = {}
+    results: list[Result] = []
+    ignored: list[str] = []
+    manual: dict[str, dict] = {}
+    auto: dict[str, dict] = {}
+    for folder, records in loaded:
+        for student in records["students"]:
+            if student in owner:
+                raise ValueError(f"student {student!r} is in two shards ({owner[student]} and {folder})")
+            owner[student] = folder
+        ignored += records["ignored"]
+        for item in records["results"]:
+            r = Result(**item)
+            if r.status == "missing":
+                manual.setdefault(r.exercise, r.manual)
+                continue
+            html_path = folder / "feedback" / r.student / f"{r.exercise}.html"
+            if html_path.is_file():
+                r.feedback = html_path.read_text(encoding="utf-8")
+            manual.setdefault(r.exercise, r.manual)
+            auto.setdefault(r.exercise, r.auto_max)
+            results.append(r)
+    shards_seen = sorted(tuple(records["shard"]) for _, records in loaded if records.get("shard"))
+    settings = list(loaded[0][1]["settings"]) if loaded else []
+    settings = [x for x in settings if not x.startswith("shard ")]
+    settings.append(f"merged from {len(loaded)} shard(s): " + ", ".join(f"{k}/{n}" for k, n in shards_seen))
+    out.mkdir(parents=True, exist_ok=True)
+    unsafe = any(records.get("unsafe") for _, records in loaded)
+    return write_outputs(out, results, sorted(set(ignored)), settings, manual, auto, versions.pop(), None, unsafe)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return _main_merge(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m dlphys.course.grading", description=__doc__.split("\n")[0])
     parser.add_argument("submissions", type=Path, help="one folder per student with their notebooks")
     parser.add_argument("out", type=Path, help="where grades.csv, report.md and feedback/ go")
     parser.add_argument("--solutions", type=Path, default=Path("solutions"), help="solution notebooks")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (cores)")
     parser.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT, help="seconds per notebook")
     parser.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT, help="seconds per cell")
     parser.add_argument("--memory", type=float, default=6.0, help="GiB of memory per notebook (default 6)")
     parser.add_argument("--processes", type=int, default=512, help="processes and threads per notebook")
     parser.add_argument("--seed", type=int, default=None, help="seed of the grader's inputs (default: a secret)")
+    parser.add_argument("--shard", metavar="K/N", help="grade only shard K (0 … N−1) of N; join them with `merge`")
+    parser.add_argument(
+        "--secret", type=Path, metavar="FILE", help="file with the secret of the grader's inputs (OUT/.grading-secret)"
+    )
+    parser.add_argument("--force", action="store_true", help="regrade notebooks whose results are in the cache")
     parser.add_argument("--keep-work", type=Path, metavar="DIR", help="keep each notebook's sandbox folder in DIR")
     parser.add_argument("--container", metavar="IMAGE", help="run each notebook in this image (podman/docker)")
     parser.add_argument(
@@ -530,13 +664,28 @@ def main(argv: list[str] | None = None) -> int:
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a folder of student folders", file=sys.stderr)
         return 2
+    shard = None
+    if args.shard:
+        match = re.fullmatch(r"(\d+)/(\d+)", args.shard)
+        if not match or not int(match[1]) < int(match[2]):
+            parser.error(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/4")
+        shard = (int(match[1]), int(match[2]))
     limits = sb.Limits(
         wall=args.timeout, cell=args.cell_timeout, memory=int(args.memory * sb.GiB), processes=args.processes
     )
     kind = "unsafe" if args.unsafe else (f"container:{args.container}" if args.container else "bwrap")
     try:
         results = grade(
-            args.submissions, args.out, args.solutions, limits, max(1, args.jobs), kind, args.seed, args.keep_work
+            args.submissions,
+            args.out,
+            args.solutions,
+            limits,
+            max(1, args.jobs),
+            kind,
+            args.seed,
+            args.keep_work,
+            shard=shard,
+            force=args.force,
         )
     except sb.SandboxUnavailable as exc:
         print(
@@ -548,6 +697,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     print(f"{args.out}/grades.csv, report.md, feedback/: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 0
+
+
+def _main_merge(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dlphys.course.grading merge", description="Join graded shards into one grades.csv."
+    )
+    parser.add_argument("out", type=Path, help="where the merged grades.csv, report.md and feedback/ go")
+    parser.add_argument("shards", type=Path, nargs="+", help="the shards' output folders")
+    args = parser.parse_args(argv)
+    try:
+        results = merge(args.out, args.shards)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}/grades.csv: {len(results)} notebooks from {len(args.shards)} shards")
     return 0
 
 
