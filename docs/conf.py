@@ -5,7 +5,13 @@ Colab button of a page opens the same file on GitHub. Nothing is executed here: 
 outputs, the solutions come already executed from ``make run``.
 """
 
+import os
+
 from dlphys.course.install import REPOSITORY  # the one address of the repository (Colab install cell, site)
+
+# The site works on a hub without internet: MathJax is served from the site itself (copied from the PyPI package
+# jupyter-server-mathjax by `python -m dlphys.course.site`), and so is the Colab badge (_static/colab-badge.svg).
+HUB = os.environ.get("DLPHYS_HUB", "")  # `make site HUB=https://hub.example.org`: a JupyterHub launch button
 
 project = "dlphys — exercises for Deep Learning for Physics Research"
 author = "dlphys contributors"
@@ -24,6 +30,9 @@ html_theme_options = {
     "repository_branch": "main",
     "path_to_docs": "",
     "use_repository_button": True,
-    "launch_buttons": {"colab_url": "https://colab.research.google.com"},
+    "launch_buttons": {"colab_url": "https://colab.research.google.com", **({"jupyterhub_url": HUB} if HUB else {})},
     "show_toc_level": 2,
 }
+
+html_static_path = ["_static"]
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"

@@ -1,12 +1,15 @@
 """The course site: front page from the README, one page per exercise, warnings as errors, no broken links."""
 
+import os
 import re
 import subprocess
 import sys
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from dlphys import site
+from dlphys.course import site
 
 README = """# Course
 
@@ -64,6 +67,9 @@ def test_link_check_finds_missing_pages_and_anchors(tmp_path):
     assert site.check_links(tmp_path) == []
 
 
+HUB = "https://hub.example.org"
+
+
 def test_site_builds_with_warnings_as_errors_and_every_exercise_has_a_colab_page(tmp_path):
     out = tmp_path / "site"
     result = subprocess.run(
@@ -72,6 +78,7 @@ def test_site_builds_with_warnings_as_errors_and_every_exercise_has_a_colab_page
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "DLPHYS_HUB": HUB},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     notebooks = sorted(p.stem for p in (site.ROOT / "notebooks").glob("*.ipynb"))
@@ -80,5 +87,29 @@ def test_site_builds_with_warnings_as_errors_and_every_exercise_has_a_colab_page
     for name in notebooks:
         html = (out / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
         assert f"colab.research.google.com/github/dlphys/dlphys/blob/main/notebooks/{name}.ipynb" in html, name
+        # the JupyterHub button: nbgitpuller pulls the repository into the student's home and opens the notebook
+        pull = re.search(r'href="(https://hub\.example\.org/hub/user-redirect/git-pull\?[^"]+)"', html)
+        assert pull, name
+        query = parse_qs(urlsplit(unescape(pull[1])).query)
+        assert query["repo"] == ["https://github.com/dlphys/dlphys"] and query["urlpath"][0].endswith(f"{name}.ipynb")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert len(re.findall(r'href="notebooks/[^"]+\.html"', index)) >= len(notebooks)
+
+
+def test_site_needs_no_internet_formulas_and_badges_come_with_it(tmp_path):
+    """A hub without internet: no page loads a script, style sheet or image from another host."""
+    out = tmp_path / "site"
+    site.stage(tmp_path / "src")
+    site.build(tmp_path / "src", out)
+    external = []
+    for page in out.rglob("*.html"):
+        if "_static" in page.relative_to(out).parts:
+            continue
+        for tag, url in re.findall(r'<(script|img|link)[^>]*?(?:src|href)="(https?:[^"]+)"', page.read_text()):
+            if tag != "link" or "stylesheet" in url or url.endswith((".css", ".js")):
+                external.append(f"{page.relative_to(out)}: {url}")
+    assert external == []
+    page = (out / "notebooks" / "04_1_network_by_hand.html").read_text(encoding="utf-8")  # formulas
+    assert "../_static/mathjax/MathJax.js" in page and (out / "_static" / "mathjax" / "MathJax.js").is_file()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "colab-badge.svg" in index and "colab.research.google.com/assets" not in index + page

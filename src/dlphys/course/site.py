@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[3]
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 FRONT_SECTIONS = ("Exercises", "Full-mode results")
 
 
@@ -73,12 +74,14 @@ def stage(dest: Path, solutions_dir: Path | None = None, root: Path = ROOT) -> P
         shutil.rmtree(dest)
     (dest / "notebooks").mkdir(parents=True)
     shutil.copy2(root / "docs" / "conf.py", dest / "conf.py")
+    shutil.copytree(root / "docs" / "_static", dest / "_static")
+    _copy_mathjax(dest / "_static" / "mathjax")
     for page in notebooks:
-        shutil.copy2(page, dest / "notebooks" / page.name)
+        _copy_offline(page, dest / "notebooks" / page.name)
     if solutions:
         (dest / "solutions").mkdir()
         for page in solutions:
-            shutil.copy2(page, dest / "solutions" / page.name)
+            _copy_offline(page, dest / "solutions" / page.name)
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_site_conf", root / "docs" / "conf.py")
@@ -86,8 +89,23 @@ def stage(dest: Path, solutions_dir: Path | None = None, root: Path = ROOT) -> P
     spec.loader.exec_module(conf)
     readme = (root / "README.md").read_text(encoding="utf-8")
     index = front_page(readme, [p.name for p in notebooks], [p.name for p in solutions], conf.REPOSITORY)
-    (dest / "index.md").write_text(index, encoding="utf-8")
+    (dest / "index.md").write_text(index.replace(COLAB_BADGE, "_static/colab-badge.svg"), encoding="utf-8")
     return dest
+
+
+def _copy_offline(src: Path, dest: Path) -> None:
+    """Copy a notebook for the site with the Colab badge taken from the site itself (a hub may have no internet)."""
+    dest.write_text(src.read_text(encoding="utf-8").replace(COLAB_BADGE, "../_static/colab-badge.svg"), "utf-8")
+
+
+def _copy_mathjax(dest: Path) -> None:
+    """MathJax 2.7 from the PyPI package jupyter-server-mathjax into the site (docs/conf.py's ``mathjax_path``)."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError as exc:
+        raise FileNotFoundError("the site needs jupyter-server-mathjax (pip install 'dlphys[docs]')") from exc
+    static = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.copytree(static, dest, ignore=shutil.ignore_patterns("SVG", "localization", "*.md"))
 
 
 class _Links(HTMLParser):
