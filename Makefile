@@ -103,7 +103,7 @@ data: install
 # The course site in build/site (Sphinx + myst-nb): student versions; `make site EXECUTED=build` adds the
 # executed solutions of `make run`. Warnings are errors; every internal link is checked.
 site: install
-	$(PY) -m dlphys.course.site $(if $(EXECUTED),--solutions $(EXECUTED))
+	DLPHYS_HUB=$(HUB) $(PY) -m dlphys.course.site $(if $(EXECUTED),--solutions $(EXECUTED))
 
 bench: install
 	$(PY) benchmarks/run_all.py
@@ -137,6 +137,15 @@ LINT_PATHS ?= src tests benchmarks solutions docs
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+# A student release without solutions (README "Handing out"): make release RELEASE_REPO=<git URL> [RELEASE_BRANCH=main]
+# [HUB=https://hub.example.org] [PREVIOUS=<checkout of the last release>] writes build/release/.
+RELEASE_BRANCH ?= main
+.PHONY: release
+release: install
+	@test -n "$(RELEASE_REPO)" || { echo "usage: make release RELEASE_REPO=<git URL of the student release> [HUB=...]"; exit 2; }
+	$(PY) -m dlphys.course.release build/release --repository $(RELEASE_REPO) --branch $(RELEASE_BRANCH) \
+	  $(if $(HUB),--hub $(HUB)) $(if $(PREVIOUS),--previous $(PREVIOUS))
 
 # Wheel and sdist of the package, and dist/dlphys-notebooks-<version>.zip: the student notebooks with a
 # short README (lms/README.md), for an LMS upload.
