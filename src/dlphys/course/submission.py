@@ -313,7 +313,7 @@ FLAGS = [
         "changes the interpreter (sys.settrace / modules / import hooks / excepthook)",
     ),
     (
-        re.compile(r"\bbuiltins\b|__builtins__|__import__|\bexec\s*\(|\beval\s*\(|\bcompile\s*\("),
+        re.compile(r"\bbuiltins\b|__builtins__|__import__|(?<![.\w])(exec|eval|compile)\s*\("),
         "builtins, exec, eval or dynamic imports",
     ),
     (
