@@ -203,6 +203,10 @@ def load(exercise: str) -> Exercise:
         raise LookupError(
             f"no trusted checks for {exercise} (dlphys/course/checks/{module_name(exercise)}.py)"
         ) from exc
+    except Exception as exc:  # a broken checks module stops its own exercise, not the whole class
+        raise LookupError(f"the trusted checks of {exercise} do not load: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(getattr(module, "exercise", None), Exercise):
+        raise LookupError(f"{module.__name__} defines no `exercise = Exercise(...)`")
     if module.exercise.name != exercise:
         raise LookupError(f"{module.__name__} checks {module.exercise.name}, not {exercise}")
     return module.exercise
