@@ -462,6 +462,8 @@ def grade(
     results: list[Result] = []
     for bad in unreadable:
         results.append(Result(bad.student, bad.exercise, "rejected", reasons=bad.notes[:1], notes=bad.notes[1:]))
+    if keep_work is not None:
+        Path(keep_work).mkdir(parents=True, exist_ok=True)
     work_root = Path(tempfile.mkdtemp(prefix="dlphys-grading-", dir=keep_work))
     os.chmod(work_root, 0o711)
     pending: list[Job] = []

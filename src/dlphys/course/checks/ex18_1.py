@@ -1,0 +1,292 @@
+"""Trusted checks of Exercise 18.1 — a GAN for Fashion-MNIST (10 points).
+
+The judge loads Fashion-MNIST itself and draws fresh latent vectors and seeds. It reads the student's networks only
+through their outputs: the generator's images of the judge's latent vectors and of ``generate`` with fresh seeds,
+the discriminator's and the classifier's outputs on the judge's test images, and ``features`` of images the judge
+chooses. Every Fréchet distance and class histogram the notebook reports is recomputed here from those features and
+probabilities (:func:`dlphys.metrics.frechet_distance`, the notebook's own yardstick).
+"""
+
+import numpy as np
+from scipy import stats
+
+from dlphys.course.checks import Exercise, array, number
+from dlphys.datasets import fashion_mnist
+from dlphys.metrics import frechet_distance
+
+_GENERATED = "generate(int(inputs['n_fd']), seed=0)"
+
+exercise = Exercise(
+    "18_1_fashion_gan",
+    collect={
+        "latent": (
+            "[sample_latent(int(inputs['n_latent']), np.random.default_rng(int(inputs['seed_latent']))) "
+            "for _ in range(2)]"
+        ),
+        "generator_images": "generator.predict(inputs['z'], verbose=0)",
+        "p_real": "model.predict(inputs['x_real'], verbose=0)",
+        "x_test_shape": "list(np.shape(x_test))",
+        "x_test_rows": "np.asarray(x_test)[inputs['rows']]",
+        "y_test": "np.asarray(y_test)",
+        "generate_a": "[generate(64, seed=int(inputs['seed_a'])) for _ in range(2)]",
+        "generate_b": "generate(64, seed=int(inputs['seed_b']))",
+        "generate_fresh": "generate(1000, seed=int(inputs['seed_fresh']))",
+        "d_losses": "d_losses",
+        "g_losses": "g_losses",
+        "epoch_samples_meta": "[[*np.shape(s), str(np.asarray(s).dtype)] for s in epoch_samples]",
+        "epoch_samples_last": "epoch_samples[-1]",
+        "track_images": "generator.predict(inputs['z_track'], verbose=0)",
+        "p_classifier": "classifier.predict(inputs['x_ref'], verbose=0)",
+        "classifier_accuracy": "classifier_accuracy",
+        "f_ref": "features(inputs['reference'])",
+        "f_train": "features(inputs['train'])",
+        "f_generated": f"features({_GENERATED})",
+        "f_baseline": "features(inputs['gaussian'])",
+        "f_noise": "features(inputs['noise'])",
+        "f_epoch_first": "features(epoch_samples[0])",
+        "f_epoch_last": "features(epoch_samples[-1])",
+        "f_fresh": "features(generate(int(inputs['n_fd']), seed=int(inputs['seed_fresh'])))",
+        "fd_real": "fd_real",
+        "fd_generated": "fd_generated",
+        "fd_baseline": "fd_baseline",
+        "fd_per_epoch": "fd_per_epoch",
+        "p_generated": f"classifier.predict(scale({_GENERATED}), verbose=0)",
+        "p_fresh": "classifier.predict(scale(generate(1000, seed=int(inputs['seed_fresh']))), verbose=0)",
+        "class_fractions": "class_fractions",
+        "class_fractions_real": "class_fractions_real",
+    },
+)
+
+
+def _scale(images):
+    return np.asarray(images, dtype="float32") / 127.5 - 1.0
+
+
+def _gaussian_pixel_images(images_train, n, seed):
+    """The notebook's baseline: n draws from the multivariate normal of the training pixels, uint8."""
+    pixels = images_train.reshape(len(images_train), -1).astype("float64")
+    mean = pixels.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(pixels, rowvar=False))
+    noise = np.random.default_rng(seed).standard_normal((n, mean.size))
+    x = mean + (noise * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(n, 28, 28)
+
+
+@exercise.inputs
+def fresh(ctx):
+    p = ctx.params
+    rng = ctx.rng
+    (images_train, _), (images_test, labels_test), _ = fashion_mnist.load(fast=ctx.fast)
+    n_fd, n_test = p["N_FD"], len(images_test)
+    seeds = rng.integers(10_000, 2**31, size=4)
+    real_rows = rng.choice(n_test, 200, replace=False)
+    fake_rows = n_test + rng.choice(n_test, 200, replace=False)
+    sent = {
+        "n_latent": np.array(2000),
+        "seed_latent": np.array(int(seeds[0])),
+        "seed_a": np.array(int(seeds[1])),
+        "seed_b": np.array(int(seeds[1]) + 1),
+        "seed_fresh": np.array(int(seeds[2])),
+        "n_fd": np.array(n_fd),
+        "z": rng.uniform(-1.0, 1.0, size=(200, p["LATENT"])).astype("float32"),
+        "x_real": _scale(images_test[rng.choice(n_test, 500, replace=False)]),
+        "rows": np.concatenate([real_rows, fake_rows]),
+        "z_track": np.random.default_rng(1).uniform(-1.0, 1.0, size=(n_fd, p["LATENT"])).astype("float32"),
+        "x_ref": _scale(images_test[:n_fd]),
+        "reference": images_test[:n_fd],
+        "train": images_train[:n_fd],
+        "gaussian": _gaussian_pixel_images(images_train, n_fd, 0),
+        "noise": rng.integers(0, 256, size=(n_fd, 28, 28)).astype(np.uint8),
+    }
+    kept = {
+        "n_test": n_test,
+        "real_rows": _scale(images_test[real_rows]),
+        "labels_ref": labels_test[:n_fd],
+        "whole_test_set": n_fd >= n_test,
+        "real_mean": float(images_test[:1000].mean()),
+        "real_pixel_std": float(np.std(images_test[:1000].astype(float), axis=0).mean()),
+        "steps": len(images_train) // p["BATCH_SIZE"],
+    }
+    return sent, kept
+
+
+def _images(value, n, name):
+    images = array(value, (n, 28, 28), name)
+    assert images.min() >= 0 and images.max() <= 255, f"expected pixel values 0-255 from {name}"
+    return images
+
+
+def _features(r, name, n):
+    return array(r[name], (n, None), f"features of {n} images")
+
+
+def _fd(r, a, b, n):
+    return frechet_distance(_features(r, a, n), _features(r, b, n))
+
+
+def _fractions(probs, n):
+    probs = array(probs, (n, 10), "classifier.predict(images)")
+    return np.bincount(probs.argmax(axis=1), minlength=10) / n
+
+
+# ----------------------------------------------------------------------------------------------- task 1
+@exercise.check(task="1", points=1)
+def sample_latent_draws_from_the_uniform_prior(r, ctx):
+    draws = r["latent"]
+    n, latent = int(ctx.sent["n_latent"]), ctx.params["LATENT"]
+    assert isinstance(draws, np.ndarray) and draws.dtype == np.float32, (
+        f"expected sample_latent(n, rng) to return a float32 array, got {getattr(draws, 'dtype', type(draws))}"
+    )
+    z = array(draws, (2, n, latent), f"two calls of sample_latent(n, rng) with n = {n}")
+    assert np.array_equal(z[0], z[1]), "expected the same latent vectors from generators rng of the same seed"
+    assert np.all(np.abs(z) <= 1), "expected latent vectors from the uniform prior U(-1, 1)"
+    p_value = stats.kstest(z[0].ravel(), stats.uniform(loc=-1, scale=2).cdf).pvalue
+    assert p_value > 1e-4, f"expected components uniformly distributed in [-1, 1] (KS test p = {p_value:.1e})"
+
+
+@exercise.check(task="1", points=1)
+def networks_and_the_discriminator_test_set(r, ctx):
+    z = ctx.sent["z"]
+    images = array(r["generator_images"], (len(z), 28, 28), "generator.predict(z)")
+    assert np.all(np.abs(images) <= 1), "expected generated images in [-1, 1] (a tanh output)"
+    x_real = ctx.sent["x_real"]
+    p_real = array(r["p_real"], (len(x_real), 1), "model.predict(images)")
+    assert np.all((p_real >= 0) & (p_real <= 1)), "expected the discriminator to return P(real) in [0, 1]"
+    n_test = ctx.kept["n_test"]
+    shape = [int(s) for s in r["x_test_shape"]]
+    assert shape == [2 * n_test, 28, 28], f"expected x_test of shape ({2 * n_test}, 28, 28), got {tuple(shape)}"
+    y_test = array(r["y_test"], (2 * n_test,), "y_test")
+    assert np.array_equal(y_test, np.r_[np.ones(n_test), np.zeros(n_test)]), (
+        "expected y_test = 1 for the test images, followed by 0 for as many generated images"
+    )
+    rows = array(r["x_test_rows"], (len(ctx.sent["rows"]), 28, 28), "rows of x_test")
+    real = ctx.kept["real_rows"]
+    assert np.allclose(rows[: len(real)], real, atol=1e-5), "expected x_test to start with all test images, scaled"
+    assert np.all(np.abs(rows[len(real) :]) <= 1), "expected generated images in [-1, 1] in the second half of x_test"
+
+
+# ----------------------------------------------------------------------------------------------- task 2
+@exercise.check(task="2", points=1)
+def generate_returns_pixel_images_of_its_seed(r, ctx):
+    a = r["generate_a"]
+    assert isinstance(a, np.ndarray) and a.shape == (2, 64, 28, 28), (
+        f"expected generate(64, seed) of shape (64, 28, 28), got {np.shape(a)[1:]}"
+    )
+    a = _images(a.reshape(-1, 28, 28), 128, "generate(64, seed)").reshape(2, 64, 28, 28)
+    assert a.max() > 1, "expected pixel values 0-255, not an output in [-1, 1]"
+    assert np.array_equal(a[0], a[1]), "expected the same seed to give the same images"
+    b = _images(r["generate_b"], 64, "generate(64, seed)")
+    assert not np.array_equal(a[0], b), "expected another seed to give other images"
+
+
+@exercise.check(task="2", points=1)
+def generated_images_look_like_clothes(r, ctx):
+    images = _images(r["generate_fresh"], 1000, "generate(1000, seed)")
+    mean, real_mean = images.mean(), ctx.kept["real_mean"]
+    assert abs(mean - real_mean) < 0.3 * real_mean, (
+        f"expected the mean pixel value of generated images within 30 % of that of real images, got {mean:.1f}"
+    )
+    spread = np.std(images, axis=0).mean()
+    assert spread > 0.5 * ctx.kept["real_pixel_std"], "expected generated images that differ from each other"
+
+
+@exercise.check(task="2", points=1)
+def losses_and_epoch_samples_of_the_training(r, ctx):
+    epochs, steps, n_fd = ctx.params["EPOCHS"], ctx.kept["steps"], ctx.params["N_FD"]
+    d_losses = array(r["d_losses"], name="d_losses").reshape(-1)
+    g_losses = array(r["g_losses"], name="g_losses").reshape(-1)
+    assert d_losses.size == g_losses.size == epochs * steps, (
+        f"expected EPOCHS × steps = {epochs * steps} losses each, got {d_losses.size} and {g_losses.size}"
+    )
+    d_last, g_last = d_losses[-steps:].mean(), g_losses[-steps:].mean()
+    assert 0.3 < d_last < 2.0, (
+        f"expected the discriminator's loss in the last epoch between 0.3 and 2, got {d_last:.3f}"
+    )
+    assert g_last < 4.0, f"expected the generator's loss in the last epoch below 4, got {g_last:.3f}"
+    meta = r["epoch_samples_meta"]
+    assert isinstance(meta, list) and len(meta) == epochs + 1, f"expected EPOCHS + 1 = {epochs + 1} epoch_samples"
+    assert all([str(v) for v in m] == [str(n_fd), "28", "28", "uint8"] for m in meta), (
+        "expected uint8 arrays (N_FD, 28, 28) in epoch_samples"
+    )
+    last = _images(r["epoch_samples_last"], n_fd, "epoch_samples[-1]")
+    track = array(r["track_images"], (n_fd, 28, 28), "generator.predict(z_track)")
+    pixels = np.clip(np.rint((track + 1.0) * 127.5), 0, 255)
+    assert np.abs(last - pixels).max() <= 1 and np.mean(last == pixels) > 0.99, (
+        "expected epoch_samples[-1] = the trained generator's images of z_track"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- task 4
+@exercise.check(task="4", points=1)
+def classifier_is_accurate(r, ctx):
+    labels = ctx.kept["labels_ref"]
+    probs = array(r["p_classifier"], (len(labels), 10), "classifier.predict(images)")
+    accuracy = float(np.mean(probs.argmax(axis=1) == labels))
+    assert accuracy > 0.8, f"expected a classifier test accuracy above 0.8, got {accuracy:.3f}"
+    reported = number(r["classifier_accuracy"], "classifier_accuracy")
+    tolerance = 0.005 if ctx.kept["whole_test_set"] else 0.03
+    assert abs(reported - accuracy) < tolerance, (
+        f"expected classifier_accuracy = the accuracy on the test images, got {reported:.3f}"
+    )
+    _features(r, "f_ref", ctx.params["N_FD"])
+
+
+@exercise.check(task="4", points=1)
+def frechet_distances_are_recomputed(r, ctx):
+    n, epochs = ctx.params["N_FD"], ctx.params["EPOCHS"]
+    per_epoch = array(r["fd_per_epoch"], name="fd_per_epoch").reshape(-1)
+    assert per_epoch.size == epochs + 1, f"expected EPOCHS + 1 = {epochs + 1} distances, got {per_epoch.size}"
+    expected = {
+        "fd_real": (_fd(r, "f_train", "f_ref", n), 1e-3),
+        "fd_generated": (_fd(r, "f_generated", "f_ref", n), 1e-3),
+        "fd_baseline": (_fd(r, "f_baseline", "f_ref", n), 0.02),
+        "fd_per_epoch[0]": (_fd(r, "f_epoch_first", "f_ref", n), 1e-3),
+        "fd_per_epoch[-1]": (_fd(r, "f_epoch_last", "f_ref", n), 1e-3),
+    }
+    reported = {
+        "fd_real": number(r["fd_real"], "fd_real"),
+        "fd_generated": number(r["fd_generated"], "fd_generated"),
+        "fd_baseline": number(r["fd_baseline"], "fd_baseline"),
+        "fd_per_epoch[0]": per_epoch[0],
+        "fd_per_epoch[-1]": per_epoch[-1],
+    }
+    for name, (value, rtol) in expected.items():
+        assert np.isclose(reported[name], value, rtol=rtol, atol=1e-6), (
+            f"expected {name} = the Fréchet distance of the features to those of the reference images, got "
+            f"{reported[name]:.3f}"
+        )
+
+
+@exercise.check(task="4", points=1)
+def generator_is_far_closer_to_real_images_than_noise(r, ctx):
+    n = ctx.params["N_FD"]
+    floor, generated = _fd(r, "f_train", "f_ref", n), _fd(r, "f_generated", "f_ref", n)
+    untrained = _fd(r, "f_epoch_first", "f_ref", n)
+    assert floor < generated, "expected the real-image floor below the GAN's Fréchet distance"
+    assert generated < untrained / 3, (
+        f"expected training to cut the Fréchet distance by 3x, got {untrained:.2f} -> {generated:.2f}"
+    )
+    fresh, noise = _fd(r, "f_fresh", "f_ref", n), _fd(r, "f_noise", "f_ref", n)
+    assert floor < fresh < noise / 2, (
+        f"expected fresh generated images far closer to real images than random pixels: {fresh:.2f} against "
+        f"{noise:.2f} for random pixels"
+    )
+
+
+@exercise.check(task="4", points=1)
+def class_fractions_are_recomputed(r, ctx):
+    n = ctx.params["N_FD"]
+    for name, probs in (("class_fractions", "p_generated"), ("class_fractions_real", "p_classifier")):
+        fractions = array(r[name], (10,), name)
+        assert np.isclose(fractions.sum(), 1), f"expected {name} adding up to 1"
+        assert np.allclose(fractions, _fractions(r[probs], n), atol=2.5 / n), (
+            f"expected {name} = the shares of the classes the classifier assigns to its images"
+        )
+
+
+@exercise.check(task="4", points=1)
+def no_mode_collapse_on_fresh_latent_vectors(r, ctx):
+    fractions = _fractions(r["p_fresh"], 1000)
+    present = int(np.sum(fractions >= 0.02))
+    assert fractions.max() < 0.4, f"expected no class above 40 % of fresh generated images, got {fractions.max():.2f}"
+    assert present >= 6, f"expected at least 6 classes with >= 2 % of fresh generated images, got {present}"
