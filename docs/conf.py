@@ -35,4 +35,15 @@ html_theme_options = {
 }
 
 html_static_path = ["_static"]
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"  # the one config the package ships
+# MathJax 2 (what the package ships) reads its own configuration: process the math that myst-nb marks, as the
+# MathJax 3 settings of myst-nb say, inside the notebook pages that it marks "ignore" as a whole.
+mathjax2_config = {
+    "tex2jax": {
+        "inlineMath": [["\\(", "\\)"]],
+        "displayMath": [["\\[", "\\]"]],
+        "processEscapes": True,
+        "processClass": "tex2jax_process|mathjax_process|math|output_area",
+        "ignoreClass": "tex2jax_ignore|mathjax_ignore|document",
+    },
+}

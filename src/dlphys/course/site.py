@@ -105,7 +105,7 @@ def _copy_mathjax(dest: Path) -> None:
     except ImportError as exc:
         raise FileNotFoundError("the site needs jupyter-server-mathjax (pip install 'dlphys[docs]')") from exc
     static = Path(jupyter_server_mathjax.__file__).parent / "static"
-    shutil.copytree(static, dest, ignore=shutil.ignore_patterns("SVG", "localization", "*.md"))
+    shutil.copytree(static, dest, ignore=shutil.ignore_patterns("SVG"))
 
 
 class _Links(HTMLParser):
