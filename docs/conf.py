@@ -9,15 +9,16 @@ import os
 
 from dlphys.course.install import REPOSITORY  # the one address of the repository (Colab install cell, site)
 
-# The site works on a hub without internet: MathJax is served from the site itself (copied from the PyPI package
-# jupyter-server-mathjax by `python -m dlphys.course.site`), and so is the Colab badge (_static/colab-badge.svg).
+# The site works on a hub without internet: MathJax 3 is served from the site itself (the PyPI package
+# sphinx-mathjax-offline, a Sphinx extension, copies it into _static/mathjax), and so is the Colab badge
+# (_static/colab-badge.svg, put in by `python -m dlphys.course.site`).
 HUB = os.environ.get("DLPHYS_HUB", "")  # `make site HUB=https://hub.example.org`: a JupyterHub launch button
 
 project = "dlphys — exercises for Deep Learning for Physics Research"
 author = "dlphys contributors"
 copyright = "dlphys contributors, MIT licence"
 
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "sphinx-mathjax-offline"]
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
@@ -35,15 +36,3 @@ html_theme_options = {
 }
 
 html_static_path = ["_static"]
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"  # the one config the package ships
-# MathJax 2 (what the package ships) reads its own configuration: process the math that myst-nb marks, as the
-# MathJax 3 settings of myst-nb say, inside the notebook pages that it marks "ignore" as a whole.
-mathjax2_config = {
-    "tex2jax": {
-        "inlineMath": [["\\(", "\\)"]],
-        "displayMath": [["\\[", "\\]"]],
-        "processEscapes": True,
-        "processClass": "tex2jax_process|mathjax_process|math|output_area",
-        "ignoreClass": "tex2jax_ignore|mathjax_ignore|document",
-    },
-}

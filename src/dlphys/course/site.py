@@ -75,7 +75,6 @@ def stage(dest: Path, solutions_dir: Path | None = None, root: Path = ROOT) -> P
     (dest / "notebooks").mkdir(parents=True)
     shutil.copy2(root / "docs" / "conf.py", dest / "conf.py")
     shutil.copytree(root / "docs" / "_static", dest / "_static")
-    _copy_mathjax(dest / "_static" / "mathjax")
     for page in notebooks:
         _copy_offline(page, dest / "notebooks" / page.name)
     if solutions:
@@ -96,16 +95,6 @@ def stage(dest: Path, solutions_dir: Path | None = None, root: Path = ROOT) -> P
 def _copy_offline(src: Path, dest: Path) -> None:
     """Copy a notebook for the site with the Colab badge taken from the site itself (a hub may have no internet)."""
     dest.write_text(src.read_text(encoding="utf-8").replace(COLAB_BADGE, "../_static/colab-badge.svg"), "utf-8")
-
-
-def _copy_mathjax(dest: Path) -> None:
-    """MathJax 2.7 from the PyPI package jupyter-server-mathjax into the site (docs/conf.py's ``mathjax_path``)."""
-    try:
-        import jupyter_server_mathjax
-    except ImportError as exc:
-        raise FileNotFoundError("the site needs jupyter-server-mathjax (pip install 'dlphys[docs]')") from exc
-    static = Path(jupyter_server_mathjax.__file__).parent / "static"
-    shutil.copytree(static, dest, ignore=shutil.ignore_patterns("SVG"))
 
 
 class _Links(HTMLParser):
