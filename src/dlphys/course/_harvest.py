@@ -41,8 +41,13 @@ def _dlphys_harvest():
             return {"list": [encode(v, depth + 1) for v in list(value)[:10_000]]}
         if hasattr(value, "history") and isinstance(getattr(value, "history", None), dict):  # keras History
             return encode(value.history, depth)
-        if isinstance(value, (list, tuple)) and value and not all(np.ndim(v) == np.ndim(value[0]) for v in value):
-            return {"list": [encode(v, depth + 1) for v in value]}
+        if isinstance(value, (list, tuple)) and value:
+            try:
+                same = len({np.shape(v) for v in value}) == 1
+            except (TypeError, ValueError):
+                same = False
+            if not same:  # arrays of different shapes (e.g. two layers' feature maps): a list of arrays
+                return {"list": [encode(v, depth + 1) for v in list(value)[:10_000]]}
         array = np.asarray(value)
         if array.dtype.kind not in "biufcU":
             raise TypeError(f"cannot be returned as numbers: {type(value).__name__} (dtype {array.dtype})")

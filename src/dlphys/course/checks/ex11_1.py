@@ -1,0 +1,392 @@
+"""Trusted checks of Exercise 11.1 — one network, three heads: direction, core and energy of air showers (10 points).
+
+The data of the network are the student's choice (``SIM_SETTINGS``), so the grader's inputs cannot hold them in
+advance. The judge therefore has the events simulated *in the sandbox* with the student's ``SIM_SETTINGS`` and the
+grader's seed (the notebook's test seed, and a fresh seed for ``predict``), passes ``predict`` only what a detector
+records (``signal``, ``time``, ``triggered``: never the truth), and gets the signals back with the predictions. It
+then simulates the same events itself (``airshower.simulate`` is reproducible), checks that the signals agree, and
+computes every error and figure of merit against its own truth. It has its own floor estimators (the library's
+fits, given the truth), its own ``preprocess`` of the test events, and its own reference of the target MSEs.
+"""
+
+import numpy as np
+
+from dlphys import hexgrid
+from dlphys.course.checks import Exercise, array, number
+from dlphys.datasets import airshower
+from dlphys.reco import airshower as reco
+
+TARGETS = {"angle": 1.5, "core": 25.0, "energy": 0.10}  # deg, m, fraction
+FAST_BOUNDS = {"angle": 5 * 1.5, "core": 6 * 25.0, "energy": 2 * 0.10}
+HEADS = ("axis", "core", "logE")
+SETTINGS = ("log_energy_range", "max_zenith_deg", "core_radius", "threshold", "s1000_fluctuation")
+N_FRESH = 500
+HALF = 3
+TIME_UNIT = airshower.SPACING / airshower.C
+
+_SIMULATE = "__import__('dlphys.datasets.airshower', fromlist=['simulate']).simulate"
+_RECORDED = "{k: ev[k] for k in ('signal', 'time', 'triggered')}"
+_PREDICT_ON = (
+    f"(lambda ev: {{'signal': ev['signal'], 'pred': predict({_RECORDED})}})"
+    f"({_SIMULATE}(int(inputs['N']), seed=int(inputs['S']), **SIM_SETTINGS))"
+)
+
+exercise = Exercise(
+    "11_1_airshower_multitask",
+    collect={
+        # (1) the model
+        "layer_names": "[layer.name for layer in model.layers]",
+        "layer_types": "[type(layer).__name__ for layer in model.layers]",
+        # (2) loss weights
+        "mse_target": "mse_target",
+        "loss_weights": "loss_weights",
+        # (3) training
+        "history": "history",
+        "x_test": "x_test",
+        "model_test": "model.predict(x_test, verbose=0)",
+        # (4) predict, floors, settings
+        "SIM_SETTINGS": "SIM_SETTINGS",
+        "test": _PREDICT_ON.replace("'N'", "'n_test'").replace("'S'", "'test_seed'"),
+        "fresh": _PREDICT_ON.replace("'N'", "'n_fresh'").replace("'S'", "'fresh_seed'"),
+        "err_network": "err_network",
+        "angular_resolution": "angular_resolution",
+        "core_resolution": "core_resolution",
+        "energy_resolution": "energy_resolution",
+        "floor_check": "floor_errors(inputs['floor_events'], {'threshold': float(inputs['threshold'])})",
+    },
+)
+
+
+# ------------------------------------------------------------------------------- the judge's own helpers
+def _errors(events, pred):
+    out = {}
+    if "axis" in pred:
+        out["angle"] = reco.opening_angle(events["axis"], pred["axis"])
+    if "core" in pred:
+        out["core"] = np.linalg.norm(np.asarray(pred["core"], dtype=float) - events["core"], axis=1)
+    if "logE" in pred:
+        out["energy"] = 10.0 ** (np.asarray(pred["logE"], dtype=float) - events["logE"]) - 1.0
+    return out
+
+
+def _figures(err):
+    out = {}
+    for key, value in err.items():
+        value = value[np.isfinite(value)]
+        out[key] = float(np.std(value) if key.startswith("energy") else np.quantile(value, 0.68))
+    return out
+
+
+def _floor_errors(events, settings):
+    zenith = airshower.zenith_of(events["axis"])
+    front = reco.fit_plane_front(
+        events["time"],
+        events["signal"],
+        triggered=events["triggered"],
+        core=events["core"],
+        curvature_radius=airshower.FRONT_RADIUS,
+    )
+    threshold = settings.get("threshold", airshower.DEFAULTS["threshold"])
+    ldf = reco.fit_ldf(events["signal"], axis=events["axis"], triggered=events["triggered"], threshold=threshold)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fitted = {
+            "axis": front["axis"],
+            "core": ldf["core"],
+            "logE": np.log10(reco.energy_from_s1000(ldf["s1000"], zenith)),
+        }
+        out = _errors(events, fitted)
+    out["energy_s1000"] = _errors(events, {"logE": np.log10(reco.energy_from_s1000(events["s1000"], zenith))})["energy"]
+    return out
+
+
+def _knowing_nothing(events, log_e_range):
+    n = len(events["logE"])
+    brightest = events["signal"].reshape(n, -1).argmax(axis=1)
+    return {
+        "axis": np.tile([0.0, 0.0, 1.0], (n, 1)),
+        "core": airshower.station_positions().reshape(-1, 2)[brightest],
+        "logE": np.full(n, np.mean(log_e_range)),
+    }
+
+
+def _preprocess(events):
+    exists = hexgrid.offset_to_axial(np.ones((airshower.ROWS, airshower.COLS), dtype=np.float32))
+    x = airshower.network_input(events, layout="axial", channels=("signal", "time", "triggered"), time_unit=TIME_UNIT)
+    n = len(x)
+    x = np.concatenate([x, np.broadcast_to(exists[None, :, :, None], (*x.shape[:3], 1))], axis=-1)
+    r, q = np.unravel_index(x[..., 0].reshape(n, -1).argmax(axis=1), x.shape[1:3])
+    padded = np.pad(x, ((0, 0), (HALF, HALF), (HALF, HALF), (0, 0)))
+    cells = np.arange(2 * HALF + 1)
+    window = padded[
+        np.arange(n)[:, None, None], r[:, None, None] + cells[None, :, None], q[:, None, None] + cells[None, None, :]
+    ]
+    trig = window[..., 2] > 0
+    weight = np.where(trig, 10.0 ** window[..., 0] - 1.0, 0.0)
+    t_mean = (weight * window[..., 1]).sum(axis=(1, 2)) / np.maximum(weight.sum(axis=(1, 2)), 1e-9)
+    window[..., 1] = np.where(trig, window[..., 1] - t_mean[:, None, None], 0.0)
+    window[..., 0] /= 2.0
+    row, col = r, q + r // 2 - (airshower.ROWS - 1) // 2
+    centre = airshower.station_positions()[row, col] / 1000.0
+    return window.astype(np.float32), centre
+
+
+def _reference_mse():
+    q = np.sqrt(-2.0 * np.log(0.32))
+    return {
+        "axis": 2.0 * (np.radians(TARGETS["angle"]) / q) ** 2 / 3.0,
+        "core": (TARGETS["core"] / 1000.0 / q) ** 2,
+        "logE": (TARGETS["energy"] / np.log(10.0)) ** 2,
+    }
+
+
+# --------------------------------------------------------------------------------------- the inputs
+@exercise.inputs
+def fresh(ctx):
+    rng = ctx.rng
+    threshold = float(rng.uniform(2.5, 4.5))
+    floor_events = airshower.simulate(40, seed=int(rng.integers(2**62)), threshold=threshold)
+    sent = {
+        "n_test": ctx.params["N_TEST"],
+        "test_seed": ctx.params["SEED"] + 1,
+        "n_fresh": N_FRESH,
+        "fresh_seed": int(rng.integers(2**62)),
+        "threshold": threshold,
+        "floor_events": floor_events,
+    }
+    return sent, {}
+
+
+# ------------------------------------------------------------------------------- reading the results
+def _settings(r):
+    settings = r["SIM_SETTINGS"]
+    assert isinstance(settings, dict), "expected SIM_SETTINGS, a dict of keyword arguments of airshower.simulate"
+    unknown = sorted(set(settings) - set(SETTINGS))
+    assert not unknown, f"expected SIM_SETTINGS with keys among {SETTINGS}, got {unknown}"
+    out = {}
+    for key, value in settings.items():
+        if key == "log_energy_range":
+            out[key] = tuple(float(v) for v in array(value, (2,), "log_energy_range"))
+        else:
+            out[key] = number(value, key)
+    return out
+
+
+_SIMULATED: dict = {}
+
+
+def _simulated(n, seed, settings):
+    """``airshower.simulate(n, seed, **settings)``, made once per grading process."""
+    key = (n, seed, tuple(sorted(settings.items())))
+    if key not in _SIMULATED:
+        if len(_SIMULATED) > 8:
+            _SIMULATED.clear()
+        _SIMULATED[key] = airshower.simulate(n, seed=seed, **settings)
+    return _SIMULATED[key]
+
+
+_FLOORS: dict = {}
+
+
+def _floor_figures(ctx, settings):
+    key = tuple(sorted(settings.items()))
+    if key not in _FLOORS:
+        _FLOORS.clear()
+        events = _simulated(ctx.params["N_FLOOR"], ctx.params["SEED"] + 3, settings)
+        log_e_range = settings.get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
+        guess = _figures(_errors(events, _knowing_nothing(events, log_e_range)))["energy"]
+        _FLOORS[key] = (_figures(_floor_errors(events, settings)), guess)
+    return _FLOORS[key]
+
+
+def _predicted(r, ctx, name):
+    """(events, prediction) of the events that ``predict`` was given in the sandbox, truth from the judge."""
+    settings = _settings(r)
+    n, seed = ctx.sent[f"n_{name}"], ctx.sent[f"{name}_seed"]
+    events = _simulated(n, seed, settings)
+    got = r[name]
+    assert isinstance(got, dict) and "pred" in got, f"expected predict to run on {n} events"
+    signal = array(got["signal"], (n, airshower.ROWS, airshower.COLS), "the simulated signals")
+    assert np.allclose(signal, events["signal"]), (
+        "expected airshower.simulate(n, seed=..., **SIM_SETTINGS) to give the same events in the notebook"
+    )
+    pred = got["pred"]
+    assert isinstance(pred, dict) and set(HEADS) <= set(pred), "expected predict to return a dict with axis, core, logE"
+    out = {
+        "axis": array(pred["axis"], (n, 3), "predict(events)['axis']"),
+        "core": array(pred["core"], (n, 2), "predict(events)['core']"),
+        "logE": array(pred["logE"], (n,), "predict(events)['logE']"),
+    }
+    return events, out
+
+
+def _model_outputs(r, n):
+    out = r["model_test"]
+    assert isinstance(out, dict) and set(out) == set(HEADS), (
+        "expected the model to return a dict with the keys axis, core, logE"
+    )
+    axis = array(out["axis"], (n, 3), "the axis head's output")
+    core = array(out["core"], (n, 2), "the core head's output")
+    log_e = array(out["logE"], name="the logE head's output")
+    assert log_e.shape in ((n,), (n, 1)), f"expected the logE head to give shape (n,) or (n, 1), got {log_e.shape}"
+    return {"axis": axis, "core": core, "logE": log_e.reshape(-1)}
+
+
+# ---------------------------------------------------------------------------------------- the checks
+@exercise.check(task="1", points=1)
+def three_named_heads(r, ctx):
+    out = _model_outputs(r, ctx.params["N_TEST"])
+    assert np.allclose(np.linalg.norm(out["axis"], axis=1), 1.0, atol=1e-4), "expected unit vectors from the axis head"
+    names = r["layer_names"]
+    assert isinstance(names, list) and set(HEADS) <= set(names), "expected output layers named axis, core and logE"
+
+
+@exercise.check(task="1", points=1)
+def unit_normalised_axis_and_energy_near_the_range(r, ctx):
+    types = r["layer_types"]
+    assert isinstance(types, list) and "UnitNormalization" in types, (
+        "expected the axis head made a unit vector by keras.layers.UnitNormalization"
+    )
+    log_e_range = _settings(r).get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
+    log_e = _model_outputs(r, ctx.params["N_TEST"])["logE"]
+    far = np.max(np.abs(log_e - np.mean(log_e_range)))
+    assert far < 1.0, f"expected the logE head within 1 of the middle of the energy range, got up to {far:.2f} away"
+
+
+def _targets(r):
+    mse, weights = r["mse_target"], r["loss_weights"]
+    assert isinstance(mse, dict) and isinstance(weights, dict) and set(mse) == set(weights) == set(HEADS), (
+        "expected mse_target and loss_weights with the keys axis, core, logE"
+    )
+    return {k: number(mse[k], f"mse_target[{k!r}]") for k in HEADS}, {
+        k: number(weights[k], f"loss_weights[{k!r}]") for k in HEADS
+    }
+
+
+@exercise.check(task="2", points=1)
+def loss_weights_are_inverse_target_mses(r, ctx):
+    mse, weights = _targets(r)
+    assert all(v > 0 for v in mse.values()), "expected positive target MSEs"
+    products = [weights[k] * mse[k] for k in HEADS]
+    assert min(products) > 0 and max(products) < 1.05 * min(products), (
+        "expected loss_weights = c / mse_target with one constant c for all heads"
+    )
+
+
+@exercise.check(task="2", points=1)
+def target_mses_from_the_precisions(r, ctx):
+    mse, _ = _targets(r)
+    for key, reference in _reference_mse().items():
+        assert abs(mse[key] / reference - 1) < 0.15, (
+            f"expected mse_target[{key!r}] = the MSE of Gaussian errors that meet the target (in the head's units: "
+            f"unit vector, km, dex), averaged over the output's components; got {mse[key]:.3g}"
+        )
+
+
+@exercise.check(task="3", points=1)
+def training_history_of_each_head(r, ctx):
+    history = r["history"]
+    keys = [f"{p}{k}_loss" for p in ("", "val_") for k in HEADS]
+    assert isinstance(history, dict) and all(k in history for k in [*keys, "loss", "val_loss"]), (
+        "expected history with the losses of the three heads, training and validation"
+    )
+    loss = array(history["loss"], name="history['loss']").reshape(-1)
+    assert len(loss) == ctx.params["EPOCHS"], f"expected {ctx.params['EPOCHS']} epochs, got {len(loss)}"
+    val = array(history["val_loss"], name="history['val_loss']").reshape(-1)
+    assert val[-1] < loss[0] / 5, "expected the weighted loss to fall more than fivefold from the first epoch"
+
+
+@exercise.check(task="3", points=1)
+def every_head_near_its_target_on_the_test_events(r, ctx):
+    settings = _settings(r)
+    events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, settings)
+    x, centre = _preprocess(events)
+    x_test = array(r["x_test"], x.shape, "x_test")
+    assert np.allclose(x_test, x, atol=1e-5), "expected x_test = preprocess(test_events) as given"
+    out = _model_outputs(r, len(x))
+    truth = {
+        "axis": events["axis"],
+        "core": events["core"] / 1000.0 - centre,
+        "logE": events["logE"],
+    }
+    bound = 50 if ctx.fast else 4
+    for key, mse_target in _reference_mse().items():
+        weighted = float(np.mean((out[key] - truth[key]) ** 2)) / mse_target
+        assert weighted < bound, (
+            f"expected the {key} head within a factor {bound} of its target on the test events "
+            f"(MSE / target MSE < {bound}), got {weighted:.3g}"
+        )
+
+
+@exercise.check(task="4", points=1)
+def errors_and_figures_of_predict_on_the_test_events(r, ctx):
+    events, pred = _predicted(r, ctx, "test")
+    reference = _errors(events, pred)
+    err = r["err_network"]
+    assert isinstance(err, dict) and set(reference) <= set(err), "expected err_network with angle, core and energy"
+    for key, value in reference.items():
+        got = np.asarray(err[key], dtype=float)
+        assert got.shape == value.shape and np.allclose(got, value, rtol=1e-3, atol=1e-3, equal_nan=True), (
+            f"expected err_network = errors(test_events, predict(test_events)), {key!r} differs"
+        )
+    figures = _figures(reference)
+    for key, name in (("angle", "angular_resolution"), ("core", "core_resolution"), ("energy", "energy_resolution")):
+        got = number(r[name], name)
+        assert np.isclose(got, figures[key], rtol=1e-3), f"expected {name} from figures(err_network), got {got:.4g}"
+
+
+@exercise.check(task="4", points=1)
+def floors_and_the_choice_of_data(r, ctx):
+    events, threshold = ctx.sent["floor_events"], ctx.sent["threshold"]
+    reference = _floor_errors(events, {"threshold": threshold})
+    got = r["floor_check"]
+    assert isinstance(got, dict) and set(reference) <= set(got), (
+        "expected floor_errors to return angle, core, energy and energy_s1000"
+    )
+    for key, value in reference.items():
+        mine = np.asarray(got[key], dtype=float)
+        assert mine.shape == value.shape and np.allclose(mine, value, rtol=1e-5, atol=1e-8, equal_nan=True), (
+            f"expected floor_errors(events, settings)[{key!r}] from the estimators given the truth "
+            f"(on fresh events with a threshold of {threshold:.2f} VEM)"
+        )
+    settings = _settings(r)
+    floors, guess = _floor_figures(ctx, settings)
+    ratios = {key: floors[key] / TARGETS[key] for key in TARGETS}
+    assert all(0.1 < v < 0.8 for v in ratios.values()), (
+        "expected SIM_SETTINGS with every floor between 10 % and 80 % of its target, got floor / target = "
+        + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+    )
+    assert guess > 2.5 * TARGETS["energy"], (
+        f"expected guessing the middle energy to miss the target by at least 2.5 times, got {guess / 0.1:.1f} times"
+    )
+
+
+@exercise.check(task="4", points=1)
+def resolutions_within_the_bounds(r, ctx):
+    events, pred = _predicted(r, ctx, "test")
+    figures = _figures(_errors(events, pred))
+    bounds = FAST_BOUNDS if ctx.fast else TARGETS
+    for key in TARGETS:
+        assert figures[key] < bounds[key], (
+            f"expected the {key} resolution on the test events below {bounds[key]:.3g}, got {figures[key]:.3g}"
+        )
+
+
+@exercise.check(task="4", points=1)
+def predict_on_fresh_events(r, ctx):
+    events, pred = _predicted(r, ctx, "fresh")
+    assert np.allclose(np.linalg.norm(pred["axis"], axis=1), 1.0, atol=1e-4), "expected unit vectors for axis"
+    log_e_range = _settings(r).get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
+    assert np.abs(pred["logE"] - np.mean(log_e_range)).max() < 1.5, (
+        "expected logE = log10(E/eV) near the simulated range"
+    )
+    figures = _figures(_errors(events, pred))
+    naive = _figures(_errors(events, _knowing_nothing(events, log_e_range)))
+    bounds = FAST_BOUNDS if ctx.fast else TARGETS
+    for key in TARGETS:
+        assert figures[key] < 1.1 * bounds[key], (
+            f"expected the {key} resolution on {N_FRESH} fresh events below {1.1 * bounds[key]:.3g}, "
+            f"got {figures[key]:.3g}"
+        )
+        assert figures[key] < naive[key] / 1.5, (
+            f"expected predict clearly better than knowing nothing for {key} (by 1.5 times), got {figures[key]:.3g}"
+        )
