@@ -112,20 +112,17 @@ def _attacks(paths: dict[str, str]) -> dict[str, str]:
         ),
         "reads_answer_key": (
             "import glob, json, os\n"
-            "_hits = []\n"
             f"for _pattern in {paths['globs']!r}:\n"
             "    for _path in glob.glob(_pattern, recursive=True):\n"
             "        try:\n"
             "            open(_path, 'rb').read(10)\n"
-            "            _hits.append(_path)\n"
             "        except OSError:\n"
-            "            pass\n"
-            "for _path in _hits:\n"
-            "    print('LE' + 'AK', _path)\n"
-            "    if _path.endswith('.ipynb') and 'solutions' in _path:\n"
-            "        for _cell in json.load(open(_path))['cells']:\n"
-            "            if _cell['cell_type'] == 'code' and 'BEGIN SOLUTION' in ''.join(_cell['source']):\n"
-            "                exec(''.join(_cell['source']))\n"
+            "            continue\n"
+            "        print('LE' + 'AK', _path, flush=True)\n"
+            "        if _path.endswith('.ipynb') and 'solutions' in _path:\n"
+            "            for _cell in json.load(open(_path))['cells']:\n"
+            "                if _cell['cell_type'] == 'code' and 'BEGIN SOLUTION' in ''.join(_cell['source']):\n"
+            "                    exec(''.join(_cell['source']))\n"
             "try:\n"
             "    import dlphys.course.checks as _checks\n"
             "    print('LE' + 'AK', 'dlphys.course.checks', _checks.__file__)\n"
@@ -200,8 +197,10 @@ def make_class(folder: Path, out: Path, port: int) -> dict[str, str]:
             f"{ROOT}/src/dlphys/course/checks/*.py",
             f"{folder}/**/*.ipynb",
             f"{out}/**/*",
-            "/**/gradebook.db",
+            f"{ROOT}/**/*.db",
+            f"{ROOT}/**/*.ipynb",
             "/root/**/*.ipynb",
+            "/tmp/**/*",
         ],
         "writes": [
             str(out / "grades.csv"),
