@@ -116,8 +116,8 @@ PYTHON_MIN ?= python3.11
 VENV_MIN   ?= .venv-min
 PY_MIN     := $(VENV_MIN)/bin/python
 STAMP_MIN  := $(VENV_MIN)/.dlphys-installed
-MIN_TESTS  ?= tests --ignore=tests/course/test_site.py --ignore=tests/course/test_notebooks.py \
-  --ignore=tests/course/test_grading.py --ignore=tests/course/test_course.py --ignore=tests/course/test_sandbox.py
+MIN_TESTS  ?= tests --ignore=tests/cluster $(addprefix --ignore=tests/course/,test_site.py test_notebooks.py \
+  test_grading.py test_course.py test_sandbox.py test_class_scale.py test_release.py)
 MIN_NOTEBOOKS := $(sort $(wildcard solutions/0[345]_*.ipynb))
 
 $(STAMP_MIN): pyproject.toml requirements-min.lock
