@@ -29,6 +29,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import csv
+import functools
 import hashlib
 import html
 import io
@@ -40,6 +41,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,7 +126,8 @@ class Result:
     verdicts: list[dict] = field(default_factory=list)  # CheckResult as dicts
     manual: dict[str, float] = field(default_factory=dict)
     auto_max: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the sandboxed run: kernel start, every cell, the collection of results
+    judge_seconds: float = 0.0  # preparing the inputs, judging, the feedback page
     limits_hit: list[str] = field(default_factory=list)
     feedback: str = ""
 
@@ -176,6 +179,7 @@ def _make_sandbox(kind: str, data_dirs: list[str]) -> sb.Sandbox:
 
 def run_job(job: Job) -> Result:
     """Sandbox one notebook, then judge what came back (runs in a worker process of the grader, never in the box)."""
+    started = time.monotonic()
     result = Result(job.student, job.exercise, notes=list(job.notes), flags=list(job.flags))
     exercise = checks_api.load(job.exercise)
     result.auto_max = exercise.max_points
@@ -249,6 +253,7 @@ def run_job(job: Job) -> Result:
         result.reasons.append(reason + (f" ({', '.join(outcome.limits_hit)} limit)" if outcome.limits_hit else ""))
     executed = out / "executed.ipynb"
     result.feedback = _feedback_html(result, executed)
+    result.judge_seconds = time.monotonic() - started - result.seconds
     if not job.keep:
         shutil.rmtree(work, ignore_errors=True)
     return result
@@ -271,6 +276,14 @@ def _read_json(path: Path):
     return None
 
 
+@functools.cache
+def _html_exporter():
+    """nbconvert's HTML exporter with sanitising on, made once per process (its templates load slowly)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="basic", sanitize_html=True)
+
+
 def _feedback_html(result: Result, executed: Path) -> str:
     """The checks' verdicts and the executed notebook, as one self-contained HTML page (sanitised)."""
     rows = "".join(
@@ -282,11 +295,8 @@ def _feedback_html(result: Result, executed: Path) -> str:
     body = ""
     try:
         if executed.is_file() and executed.stat().st_size < (64 << 20):
-            from nbconvert import HTMLExporter
-
             nb = nbformat.reads(executed.read_text(encoding="utf-8"), as_version=4)
-            exporter = HTMLExporter(template_name="basic", sanitize_html=True)
-            body, _ = exporter.from_notebook_node(nb)
+            body, _ = _html_exporter().from_notebook_node(nb)
     except Exception as exc:  # an unreadable executed notebook: the verdicts are still the feedback
         body = f"<p>The executed notebook could not be shown ({html.escape(type(exc).__name__)}).</p>"
     got = sum(v["points"] for v in result.verdicts)
