@@ -1,11 +1,11 @@
 """Trusted checks of Exercise 3.3 — checkerboard: the smallest network that fits (10 points).
 
 The reported accuracies come from trainings the judge cannot repeat itself (it never runs TensorFlow). Instead the
-sandbox retrains, with the notebook's own ``train``, the networks the page's visible checks retrain (the best repeat
-of the widest network, the best feature) and one more entry of each table chosen with the grader's secret seed,
-and returns their *weights*. The judge evaluates those weights with its own forward pass (ReLU hidden layers, a
-sigmoid output, as the page's ``train`` builds them) on its own copy of the test points, and compares with the
-reported accuracy. ``model_hidden`` and ``model_feature`` are judged on 2000 points simulated with the grader's seed.
+sandbox retrains, with the notebook's own ``train``, every network of the tables ``accuracy``, ``depth_accuracy``
+and ``feature_accuracy`` (the grading mode trains few of them) and returns their *weights*. The judge evaluates those
+weights with its own forward pass (ReLU hidden layers, a sigmoid output, as the page's ``train`` builds them) on its
+own copy of the test points and compares with every reported accuracy; the page's criteria are then judged on the
+judge's accuracies. ``model_hidden`` and ``model_feature`` are judged on 2000 points simulated with the grader's seed.
 """
 
 import numpy as np
@@ -14,8 +14,6 @@ from dlphys.course.checks import Exercise, array, number
 from dlphys.datasets import checkerboard
 
 CANDIDATES = ["x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
-_BEST_FEATURE = "['x1', 'x2', max(feature_accuracy, key=feature_accuracy.get)]"
-_SPOT_FEATURE = "['x1', 'x2', str(inputs['feature'])]"
 
 exercise = Exercise(
     "03_3_checkerboard",
@@ -25,23 +23,16 @@ exercise = Exercise(
         "feature_accuracy": "feature_accuracy",
         "smallest": "smallest",
         "best_feature": "best_feature",
-        "widest_best": (
-            "train(x_train, x_test, max(WIDTHS), seed=SEED + int(np.argmax(accuracy[max(WIDTHS)])))[0].get_weights()"
+        "width_networks": (
+            "{w: [train(x_train, x_test, w, seed=SEED + r)[0].get_weights() for r in range(REPEATS)] for w in WIDTHS}"
         ),
-        "width_spot": (
-            "train(x_train, x_test, int(inputs['width']), seed=SEED + int(inputs['repeat']))[0].get_weights()"
+        "depth_networks": (
+            "{d: [train(x_train, x_test, DEPTH_WIDTH, seed=SEED + r, depth=d)[0].get_weights() for r in range(REPEATS)]"
+            " for d in DEPTHS}"
         ),
-        "depth_spot": (
-            "train(x_train, x_test, DEPTH_WIDTH, seed=SEED + int(inputs['depth_repeat']), "
-            "depth=int(inputs['depth']))[0].get_weights()"
-        ),
-        "feature_best": (
-            f"train(checkerboard.features(x_train, {_BEST_FEATURE}), checkerboard.features(x_test, {_BEST_FEATURE}), "
-            "width=0, seed=SEED)[0].get_weights()"
-        ),
-        "feature_spot": (
-            f"train(checkerboard.features(x_train, {_SPOT_FEATURE}), checkerboard.features(x_test, {_SPOT_FEATURE}), "
-            "width=0, seed=SEED)[0].get_weights()"
+        "feature_networks": (
+            "{f: train(checkerboard.features(x_train, ['x1', 'x2', f]), checkerboard.features(x_test, ['x1', 'x2', f]),"
+            " width=0, seed=SEED)[0].get_weights() for f in CANDIDATES}"
         ),
         "model_hidden": "model_hidden.get_weights()",
         "hidden_fresh": "model_hidden.predict(inputs['x'], verbose=0)",
@@ -55,20 +46,10 @@ exercise = Exercise(
 
 @exercise.inputs
 def fresh(ctx):
-    rng = ctx.rng
     p = ctx.params
     x, y = checkerboard.simulate(2000, seed=ctx.seed)
     _, (x_test, y_test) = checkerboard.load(n=p["N_POINTS"], noise=0.0, seed=p["SEED"])
-    sent = {
-        "x": x,
-        "width": int(rng.choice(p["WIDTHS"])),
-        "repeat": int(rng.integers(p["REPEATS"])),
-        "depth": int(rng.choice(p["DEPTHS"])),
-        "depth_repeat": int(rng.integers(p["REPEATS"])),
-        "feature": str(rng.choice([c for c in CANDIDATES if c != "x1*x2"])),
-    }
-    kept = {"y": y, "x_test": x_test, "y_test": y_test}
-    return sent, kept
+    return {"x": x}, {"y": y, "x_test": x_test, "y_test": y_test}
 
 
 def _layers(weights, name: str, widths: list[int], inputs: int = 2):
@@ -116,88 +97,110 @@ def _table(r, name: str, keys: list, repeats: int | None) -> dict:
     return out
 
 
-@exercise.check(task="1", points=1)
-def accuracy_table_matches_a_retrained_network(r, ctx):
-    p, kept = ctx.params, ctx.kept
+def _retrained(r, ctx, name: str, reported: dict, network: str, inputs, hidden) -> dict:
+    """The judge's test accuracies of the retrained networks ``r[network]``, each compared with ``reported``.
+
+    ``inputs(key)`` gives the judge's test inputs of the network ``key``, ``hidden(key)`` its hidden widths.
+    """
+    kept, networks = ctx.kept, r[network]
+    assert isinstance(networks, dict) and sorted(networks) == sorted(str(k) for k in reported), (
+        f"expected train to retrain every network of {name}"
+    )
+    recomputed = {}
+    for key, values in reported.items():
+        repeats = networks[str(key)] if np.ndim(values) else [networks[str(key)]]
+        assert isinstance(repeats, list) and len(repeats) == np.size(values), f"expected train to retrain {name}"
+        got = [
+            _accuracy(
+                _layers(w, f"train(...) of {name}[{key!r}]", hidden(key), inputs(key).shape[1]),
+                inputs(key),
+                kept["y_test"],
+            )
+            for w in repeats
+        ]
+        for index, (value, mine) in enumerate(zip(np.atleast_1d(values), got, strict=True)):
+            entry = f"{name}[{key!r}][{index}]" if np.ndim(values) else f"{name}[{key!r}]"
+            assert abs(mine - value) < 0.01, (
+                f"expected {entry} = the test accuracy of its network from train with the task's seed, got "
+                f"{value:.3f}, which that network, retrained, misses by more than 0.01"
+            )
+        recomputed[key] = np.array(got) if np.ndim(values) else got[0]
+    return recomputed
+
+
+def _widths(r, ctx) -> dict:
+    p = ctx.params
     accuracy = _table(r, "accuracy", p["WIDTHS"], p["REPEATS"])
-    width, repeat = ctx.sent["width"], ctx.sent["repeat"]
-    pairs = _layers(r["width_spot"], f"train(..., width={width})", [width])
-    recomputed = _accuracy(pairs, kept["x_test"], kept["y_test"])
-    reported = accuracy[width][repeat]
-    assert abs(recomputed - reported) < 0.01, (
-        f"expected accuracy[{width}][{repeat}] = test accuracy of train(x_train, x_test, {width}, "
-        f"seed=SEED + {repeat}); got {reported:.3f}, its retrained network differs by more than 0.01"
-    )
+    x_test = ctx.kept["x_test"]
+    return _retrained(r, ctx, "accuracy", accuracy, "width_networks", lambda w: x_test, lambda w: [w])
 
 
-@exercise.check(task="1", points=2)
-def widest_network_fits_and_narrowest_does_not(r, ctx):
-    p, kept = ctx.params, ctx.kept
-    accuracy = _table(r, "accuracy", p["WIDTHS"], p["REPEATS"])
-    wide, narrow = max(p["WIDTHS"]), min(p["WIDTHS"])
-    best = int(np.argmax(accuracy[wide]))
-    pairs = _layers(r["widest_best"], f"train(..., width={wide})", [wide])
-    recomputed = _accuracy(pairs, kept["x_test"], kept["y_test"])
-    assert abs(recomputed - accuracy[wide][best]) < 0.01, (
-        f"expected accuracy[{wide}][{best}] = test accuracy of train(x_train, x_test, {wide}, seed=SEED + {best}), "
-        f"got {accuracy[wide][best]:.3f}, its retrained network differs by more than 0.01"
-    )
-    assert recomputed > 0.95, f"expected the best {wide}-neuron network above 0.95, got {recomputed:.3f}"
-    mean_narrow = float(np.mean(accuracy[narrow]))
-    assert mean_narrow < recomputed - 0.05, (
-        f"expected the {narrow}-neuron networks clearly worse, got a mean of {mean_narrow:.3f}"
-    )
-
-
-@exercise.check(task="2", points=2)
-def narrow_deep_networks_fit_unreliably(r, ctx):
-    p, kept = ctx.params, ctx.kept
+def _depths(r, ctx) -> dict:
+    p = ctx.params
     depth_accuracy = _table(r, "depth_accuracy", p["DEPTHS"], p["REPEATS"])
-    depth, repeat = ctx.sent["depth"], ctx.sent["depth_repeat"]
-    pairs = _layers(r["depth_spot"], f"train(..., depth={depth})", [p["DEPTH_WIDTH"]] * depth)
-    recomputed = _accuracy(pairs, kept["x_test"], kept["y_test"])
-    reported = depth_accuracy[depth][repeat]
-    assert abs(recomputed - reported) < 0.01, (
-        f"expected depth_accuracy[{depth}][{repeat}] = test accuracy of train(x_train, x_test, DEPTH_WIDTH, "
-        f"seed=SEED + {repeat}, depth={depth}); got {reported:.3f}, its retrained network differs by more than 0.01"
+    x_test = ctx.kept["x_test"]
+    return _retrained(
+        r, ctx, "depth_accuracy", depth_accuracy, "depth_networks", lambda d: x_test, lambda d: [p["DEPTH_WIDTH"]] * d
     )
-    means = {d: float(np.mean(a)) for d, a in depth_accuracy.items()}
-    assert all(m < 0.9 for m in means.values()), (
-        f"expected the narrow deep networks to fit unreliably (mean < 0.9), got {means}"
-    )
-    worst = min(float(np.min(a)) for a in depth_accuracy.values())
-    assert worst > 0.45, f"expected every network at least as good as guessing, got a run at {worst:.3f}"
 
 
 def _features(x, name):
     return checkerboard.features(x, ["x1", "x2", name])
 
 
+def _feature_table(r, ctx) -> dict:
+    feature_accuracy = _table(r, "feature_accuracy", CANDIDATES, None)
+    x_test = ctx.kept["x_test"]
+    return _retrained(
+        r, ctx, "feature_accuracy", feature_accuracy, "feature_networks", lambda f: _features(x_test, f), lambda f: []
+    )
+
+
+@exercise.check(task="1", points=1)
+def accuracy_table_matches_the_retrained_networks(r, ctx):
+    _widths(r, ctx)
+
+
+@exercise.check(task="1", points=2)
+def widest_network_fits_and_narrowest_does_not(r, ctx):
+    widths = ctx.params["WIDTHS"]
+    accuracy = _widths(r, ctx)
+    wide, narrow = max(widths), min(widths)
+    best = float(np.max(accuracy[wide]))
+    assert best > 0.95, f"expected the best {wide}-neuron network above 0.95, got {best:.3f}"
+    mean_narrow = float(np.mean(accuracy[narrow]))
+    assert mean_narrow < best - 0.05, (
+        f"expected the {narrow}-neuron networks clearly worse, got a mean of {mean_narrow:.3f}"
+    )
+
+
+@exercise.check(task="2", points=1)
+def depth_table_matches_the_retrained_networks(r, ctx):
+    _depths(r, ctx)
+
+
+@exercise.check(task="2", points=1)
+def narrow_deep_networks_fit_unreliably(r, ctx):
+    depth_accuracy = _depths(r, ctx)
+    means = {d: round(float(np.mean(a)), 3) for d, a in depth_accuracy.items()}
+    assert all(m < 0.9 for m in means.values()), (
+        f"expected the narrow deep networks to fit unreliably (mean < 0.9), got means {means}"
+    )
+    worst = min(float(np.min(a)) for a in depth_accuracy.values())
+    assert worst > 0.45, f"expected every network at least as good as guessing, got a run at {worst:.3f}"
+
+
+@exercise.check(task="4", points=1)
+def feature_table_matches_the_retrained_networks(r, ctx):
+    _feature_table(r, ctx)
+
+
 @exercise.check(task="4", points=1)
 def best_feature_fits_without_hidden_layer(r, ctx):
-    kept = ctx.kept
-    feature_accuracy = _table(r, "feature_accuracy", CANDIDATES, None)
+    feature_accuracy = _feature_table(r, ctx)
     best = max(feature_accuracy, key=feature_accuracy.get)
-    pairs = _layers(r["feature_best"], f"the network without hidden layer on (x1, x2, {best})", [], inputs=3)
-    recomputed = _accuracy(pairs, _features(kept["x_test"], best), kept["y_test"])
-    assert abs(recomputed - feature_accuracy[best]) < 0.01, (
-        f"expected feature_accuracy[{best!r}] = accuracy of width=0 on (x1, x2, {best}) with seed=SEED, got "
-        f"{feature_accuracy[best]:.3f}, its retrained network differs by more than 0.01"
-    )
-    assert recomputed > 0.9, f"expected the best feature above 0.9, got {best} at {recomputed:.3f}"
-    assert best == "x1*x2", f"expected the feature that helps most to decide the class by a plane, got {best}"
-
-
-@exercise.check(task="4", points=1)
-def feature_accuracy_matches_a_retrained_network(r, ctx):
-    kept = ctx.kept
-    feature_accuracy = _table(r, "feature_accuracy", CANDIDATES, None)
-    name = ctx.sent["feature"]
-    pairs = _layers(r["feature_spot"], f"the network without hidden layer on (x1, x2, {name})", [], inputs=3)
-    recomputed = _accuracy(pairs, _features(kept["x_test"], name), kept["y_test"])
-    assert abs(recomputed - feature_accuracy[name]) < 0.01, (
-        f"expected feature_accuracy[{name!r}] = accuracy of width=0 on (x1, x2, {name}) with seed=SEED, got "
-        f"{feature_accuracy[name]:.3f}, its retrained network differs by more than 0.01"
+    assert feature_accuracy[best] > 0.9, (
+        f"expected the best feature above 0.9, got {best} at {feature_accuracy[best]:.3f}"
     )
 
 

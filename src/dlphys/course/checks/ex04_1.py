@@ -2,7 +2,10 @@
 
 The judge has its own forward pass and backpropagation (below) and evaluates the student's *trained parameters*
 with them on its own copy of the wine data: a student's ``forward`` or a changed ``y_test`` cannot fake a result.
-The student's ``forward`` and ``gradients`` are tested on random parameters and wines drawn with the grader's seed.
+The student's ``forward`` and ``gradients`` are tested on random parameters and wines drawn with the grader's seed,
+``gradients`` also at the student's trained parameters for a training wine the grader picks. The reported
+``relative_errors`` earn no points of their own: the judge cannot recompute them (they were taken at the parameters
+before training), so the points of task 3 come from the student's ``gradients`` on the grader's inputs.
 """
 
 import numpy as np
@@ -14,7 +17,6 @@ exercise = Exercise(
     "04_1_network_by_hand",
     collect={
         "params": "params",
-        "relative_errors": "relative_errors",
         "history": "history",
         "y_pred": "y_pred",
         "test_mse": "test_mse",
@@ -22,6 +24,7 @@ exercise = Exercise(
         "forward_batch": "forward(inputs['p'], inputs['x'])",
         "forward_one": "forward(inputs['p'], inputs['x'][0])",
         "gradients": "gradients(inputs['q'], inputs['x1'], float(inputs['t']))",
+        "gradients_trained": "gradients(params, inputs['wine'], float(inputs['quality']))",
     },
 )
 
@@ -55,7 +58,16 @@ def fresh(ctx):
         "b_out": np.array(5.0 + rng.normal()),
     }
     data = wine.load(test_fraction=ctx.params["TEST_FRACTION"], seed=ctx.params["SEED"]).standardized()
-    sent = {"p": p, "x": rng.normal(size=(7, 11)), "q": q, "x1": rng.normal(size=11), "t": 6.0}
+    i = int(rng.integers(len(data.y_train)))
+    sent = {
+        "p": p,
+        "x": rng.normal(size=(7, 11)),
+        "q": q,
+        "x1": rng.normal(size=11),
+        "t": 6.0,
+        "wine": data.x_train[i],
+        "quality": float(data.y_train[i]),
+    }
     kept = {"data": data}
     return sent, kept
 
@@ -95,32 +107,37 @@ def forward_matches_the_network_on_fresh_parameters(r, ctx):
     one = r["forward_one"]
     assert isinstance(one, list) and len(one) == 2, "expected forward(params, x) to return (y, h) for one wine too"
     assert np.allclose(number(one[0], "y for one wine"), y_ref[0]), "expected the same y for one wine alone"
-    assert np.allclose(array(one[1], (len(p["b"]),), "h for one wine"), h_ref[0]), "expected h of shape (H,)"
-
-
-@exercise.check(task="3", points=1)
-def gradient_check_was_done(r, ctx):
-    errors = r["relative_errors"]
-    assert isinstance(errors, dict) and sorted(errors) == ["W", "W_out", "b", "b_out"], (
-        "expected relative_errors with one entry per parameter"
+    assert np.allclose(array(one[1], (len(p["b"]),), "h for one wine"), h_ref[0]), (
+        "expected h = σ(W x + b) for one wine too"
     )
-    assert max(number(v, "a relative error") for v in errors.values()) < 1e-6, "expected relative errors < 1e-6"
+
+
+def _compare_gradients(grads, reference, where: str) -> None:
+    assert isinstance(grads, dict) and sorted(grads) == sorted(reference), (
+        f"expected gradients(params, x, t) {where} to return a dict with the keys of params"
+    )
+    for key, ref in reference.items():
+        got = array(grads[key], name=f"the gradient of {key!r} {where}")
+        assert got.size == ref.size, (
+            f"expected the gradient of {key!r} with the shape of params[{key!r}], got {got.shape}"
+        )
+        # the tolerances of the page's check against central finite differences
+        assert np.allclose(got.reshape(ref.shape), ref, rtol=1e-5, atol=1e-7), (
+            f"expected the gradient of {key!r} {where} to agree with finite differences of ½(y − t)²"
+        )
 
 
 @exercise.check(task="3", points=2)
 def gradients_match_backpropagation_on_fresh_parameters(r, ctx):
     q, x, t = ctx.sent["q"], ctx.sent["x1"], ctx.sent["t"]
-    reference = _gradients(q, x, t)
-    grads = r["gradients"]
-    assert isinstance(grads, dict) and sorted(grads) == sorted(reference), (
-        "expected gradients(params, x, t) to return a dict with the keys of params"
-    )
-    for key, ref in reference.items():
-        got = array(grads[key], name=f"the gradient of {key!r}")
-        assert got.size == ref.size, f"expected the gradient of {key!r} with the shape of params[{key!r}]"
-        assert np.allclose(got.reshape(ref.shape), ref, rtol=1e-5, atol=1e-8), (
-            f"expected the gradient of {key!r} to agree with finite differences of ½(y − t)²"
-        )
+    _compare_gradients(r["gradients"], _gradients(q, x, t), "at random parameters")
+
+
+@exercise.check(task="3", points=1)
+def gradients_match_backpropagation_at_the_trained_parameters(r, ctx):
+    params = _trained(r, ctx)
+    reference = _gradients(params, ctx.sent["wine"], ctx.sent["quality"])
+    _compare_gradients(r["gradients_trained"], reference, "at the trained params for a training wine")
 
 
 @exercise.check(task="4", points=2)
@@ -134,10 +151,16 @@ def training_lowers_the_error(r, ctx):
     assert train.shape == test.shape == (epochs + 1,), f"expected {epochs + 1} entries per list"
     mse_train = np.mean((_forward(params, data.x_train)[0] - data.y_train) ** 2)
     mse_test = np.mean((_forward(params, data.x_test)[0] - data.y_test) ** 2)
-    assert np.isclose(train[-1], mse_train, rtol=1e-6), "expected history['train'][-1] = MSE of the trained params"
-    assert np.isclose(test[-1], mse_test, rtol=1e-6), "expected history['test'][-1] = MSE of the trained params"
+    assert np.isclose(train[-1], mse_train, rtol=1e-6), (
+        f"expected history['train'][-1] = the training MSE of the trained params, got {train[-1]:.4f}"
+    )
+    assert np.isclose(test[-1], mse_test, rtol=1e-6), (
+        f"expected history['test'][-1] = the test MSE of the trained params, got {test[-1]:.4f}"
+    )
     baseline = np.mean((data.y_train - data.y_train.mean()) ** 2)
-    assert train[0] > train[-1], "expected the training MSE to fall"
+    assert train[0] > train[-1], (
+        f"expected the training MSE to fall, got {train[0]:.3f} before and {train[-1]:.3f} after"
+    )
     assert mse_train < 0.85 * baseline, (
         f"expected a training MSE below 0.85 × the constant-mean baseline, got {mse_train / baseline:.2f} × baseline"
     )
@@ -151,10 +174,12 @@ def test_error_beats_the_baseline(r, ctx):
     y_pred = array(r["y_pred"], (len(data.y_test),), "y_pred")
     assert np.allclose(y_pred, pred), "expected y_pred = the trained network's prediction for x_test"
     mse = np.mean((pred - data.y_test) ** 2)
-    assert np.isclose(number(r["test_mse"], "test_mse"), mse), "expected test_mse = mean((y_pred − y_test)²)"
-    assert np.isclose(number(r["r_test"], "r_test"), np.corrcoef(pred, data.y_test)[0, 1]), (
-        "expected r_test = Pearson r of y_pred and y_test"
+    test_mse, r_test = number(r["test_mse"], "test_mse"), number(r["r_test"], "r_test")
+    assert np.isclose(test_mse, mse), f"expected test_mse = the mean squared error of y_pred, got {test_mse:.4f}"
+    assert np.isclose(r_test, np.corrcoef(pred, data.y_test)[0, 1]), (
+        f"expected r_test = the Pearson correlation coefficient of y_pred and y_test, got {r_test:.4f}"
     )
     baseline = np.mean((data.y_test - data.y_train.mean()) ** 2)
     assert mse < 0.8 * baseline, f"expected test MSE < 0.8 × the baseline, got {mse / baseline:.2f} × baseline"
-    assert 0.45 < np.corrcoef(pred, data.y_test)[0, 1] < 0.8, "expected 0.45 < r < 0.8"
+    r_test = np.corrcoef(pred, data.y_test)[0, 1]
+    assert 0.45 < r_test < 0.8, f"expected 0.45 < r_test < 0.8, got {r_test:.3f}"
