@@ -5,6 +5,9 @@ the same shapes in fast mode where CIFAR-10 is not available) and has ``predict`
 images and of the training images the notebook keeps aside (in an order drawn with the grader's seed). Accuracies,
 the confusion matrix, the mistakes and their ranks are recomputed from these outputs and the judge's labels;
 ``feature_maps`` is compared with a sub-model of ``model`` on test images drawn with the grader's seed.
+
+Tasks: part one's (1)-(3) are tasks 1-3 (task 1 also holds the final check of ``predict``); part two's (1) and (2)
+are tasks 4 and 5, as the notebook's sections number them.
 """
 
 import warnings
@@ -118,7 +121,8 @@ def named_layers_and_history(r, ctx):
         "expected history of fit with validation data and metrics=['accuracy']"
     )
     epochs = len(array(history["loss"], name="history['loss']").reshape(-1))
-    assert epochs == ctx.params["EPOCHS"], f"expected {ctx.params['EPOCHS']} epochs, got {epochs}"
+    most = ctx.params["EPOCHS"]
+    assert 1 <= epochs <= most, f"expected a history of at most EPOCHS = {most} epochs, got {epochs}"
 
 
 @exercise.check(task="1", points=1)
@@ -145,7 +149,7 @@ def predict_on_the_images_kept_aside(r, ctx):
     labels = ctx.kept["labels_fresh"]
     p = _probabilities(r["p_fresh"], len(labels), "predict(images)")
     reference = array(r["model_fresh"], (50, 10), "model.predict of the scaled images")
-    assert np.allclose(p[:50], reference, atol=1e-4), "expected predict = model applied to images / 255"
+    assert np.allclose(p[:50], reference, atol=1e-4), "expected predict = the outputs of model on the scaled images"
     accuracy = np.mean(p.argmax(axis=1) == labels)
     bound = _accuracy_bound(ctx)
     assert accuracy > bound, f"expected an accuracy above {bound} on the images kept aside, got {accuracy:.3f}"
@@ -194,14 +198,10 @@ def largest_confusions(r, ctx):
     assert np.sum(class_accuracy > 0.2) >= 6, (
         f"expected at least 6 classes recognised above 0.2, got {np.sum(class_accuracy > 0.2)}"
     )
-    if not ctx.fast:
+    if not ctx.fast:  # the page's full-mode bound (the given code of task 2 asserts it too)
         assert class_accuracy.min() > 0.4, (
             f"expected every class above 0.4 in full mode, worst {class_accuracy.min():.2f}"
         )
-        names = ctx.kept["class_names"]
-        if not ctx.kept["stand_in"] and {"cat", "dog"} <= set(names):
-            cat, dog = names.index("cat"), names.index("dog")
-            assert any({i, j} == {cat, dog} for i, j, _ in top), "expected cat and dog among the largest confusions"
 
 
 # ------------------------------------------------------------------------------------------ (3) mistakes
@@ -217,9 +217,14 @@ def mistakes_in_order_with_the_rank_of_the_truth(r, ctx):
     confidence = probabilities[misclassified, predicted[misclassified]]
     assert np.all(np.diff(confidence) <= 1e-6), "expected the most confident mistakes first"
     scores = probabilities[misclassified]
-    rank = 1 + np.sum(scores > scores[np.arange(len(misclassified)), y[misclassified]][:, None], axis=1)
+    true_score = scores[np.arange(len(misclassified)), y[misclassified]][:, None]
+    # the rank of the true class: 1 + the classes scored above it; where others tie with it, any of the tied places
+    highest, lowest = 1 + np.sum(scores > true_score, axis=1), np.sum(scores >= true_score, axis=1)
     true_rank = array(r["true_rank"], name="true_rank").reshape(-1)
-    assert np.array_equal(true_rank, rank), "expected true_rank = 1 + the number of classes scored above the true one"
+    assert true_rank.shape == highest.shape, f"expected one true_rank per mistake, got {true_rank.shape}"
+    assert np.all((highest <= true_rank) & (true_rank <= lowest)), (
+        "expected true_rank = the place of the true class among the ten probabilities sorted largest first"
+    )
 
 
 # ------------------------------------------------------------------------------- part two: filters, maps

@@ -38,12 +38,15 @@ exercise = Exercise(
         ),
         "input_shape": "tuple(model.inputs[0].shape[1:])",
         "history": "history",
+        "epochs": "epochs",
         "test_accuracy": "test_accuracy",
         "n_test": "len(y_test)",
         "p_test": "predict(inputs['test'])",
         "mean_activations": f"mean_activations({FIRST}, inputs['x'])",
         "mean_activations_ref": f"{_sub(FIRST)}(inputs['x'])",
-        "ascent": "{'start': " + _ascent(0) + ", 'a': " + _ascent(3) + ", 'b': " + _ascent(3) + "}",
+        "ascent": (
+            "{'start': " + _ascent(0) + ", 'one': " + _ascent(1) + ", 'a': " + _ascent(3) + ", 'b': " + _ascent(3) + "}"
+        ),
         "ascent_on": "{'start': " + _sub(FIRST) + f"({_ascent(0)}), 'a': " + _sub(FIRST) + f"({_ascent(3)})}}",
         "patterns": (
             "{n: (lambda sub, p: {'shape': __import__('numpy').shape(p), 'on': sub(p), 'noise': sub(inputs['noise']), "
@@ -97,8 +100,9 @@ def network_and_history(r, ctx):
     assert isinstance(history, dict) and {"val_accuracy", "accuracy", "loss"} <= set(history), (
         "expected history of model.fit with metrics=['accuracy'] and validation data"
     )
-    epochs = {ctx.params["EPOCHS"], ctx.params["EPOCHS_FULL_MNIST"]}
-    assert len(history["loss"]) in epochs, f"expected history of `epochs` epochs, got {len(history['loss'])}"
+    # `epochs` is the notebook's given choice between EPOCHS and EPOCHS_FULL_MNIST; early stopping may end sooner
+    most = min(int(number(r["epochs"], "epochs")), max(ctx.params["EPOCHS"], ctx.params["EPOCHS_FULL_MNIST"]))
+    assert 1 <= len(history["loss"]) <= most, f"expected history of at most `epochs` epochs, got {len(history['loss'])}"
 
 
 @exercise.check(task="1", points=1)
@@ -140,10 +144,14 @@ def maximize_activation_is_seeded_and_climbs(r, ctx):
     assert np.allclose(a, array(ascent["b"], (n, 28, 28)), atol=1e-6), "expected the same images for the same seed"
     before, after = np.diag(array(on["start"], (n, n))), np.diag(array(on["a"], (n, n)))
     assert np.mean(after) > np.mean(before), "expected the ascent to raise the mean activation of each map"
-    step = np.sqrt(np.mean((a - start) ** 2, axis=(1, 2)))
-    assert np.all(step > 1.5) and np.all(step < 3.01), (
-        f"expected three normalised steps of size 1 (an RMS change of each image of 1.5-3), got {step.min():.2f}"
-        f"-{step.max():.2f}"
+    # the page: each step changes every image by an RMS of step_size = 1, a little less where the gradient is tiny (on
+    # the solution's conv1, gradients of RMS ~4e-4 give 0.97-0.99; other networks' may be smaller, hence the median
+    # above 0.5); a map silent on its start gets no step at all. A step without the normalisation (0.02 or less), one
+    # normalised by the image's norm (1/28) or by its largest pixel (~0.3) fails, and so does one of the whole batch.
+    one = array(ascent["one"], (n, 28, 28), "maximize_activation(name, steps=1)")
+    step, size = np.sqrt(np.mean((one - start) ** 2, axis=(1, 2))), ctx.params["AM_STEP_SIZE"]
+    assert step.max() <= 1.001 * size and np.median(step) > 0.5 * size, (
+        f"expected each step to change every image by an RMS of step_size, got {step.min():.3g} to {step.max():.3g}"
     )
 
 
@@ -185,5 +193,5 @@ def predict_is_the_model(r, ctx):
     n = len(ctx.kept["y_fresh"])
     p = _probabilities(r["p_fresh"], n, "predict(images)")
     assert np.allclose(p, array(r["p_fresh_model"], (n, 10), "model.predict"), atol=1e-4), (
-        "expected predict(images) = model.predict of the scaled images"
+        "expected predict(images) = the outputs of model on the scaled images"
     )
