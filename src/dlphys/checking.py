@@ -55,7 +55,7 @@ def passed(task: str, points: int, graded: str) -> None:
     """
     unit = "point" if points == 1 else "points"
     print(
-        f"Task {task}: the visible checks passed. At grading, {points} {unit} come from the grader's own checks "
+        f"Task {task}: the visible checks passed. At grading, {points} {unit} {"comes" if points == 1 else "come"} from the grader's own checks "
         f"of {graded}, on fresh inputs drawn with a seed you do not see."
     )
 

@@ -295,7 +295,8 @@ def rotation_test(r, ctx):
         )
 
 
-@exercise.check(task="5", points=1)
+# ------------------------------------------------------------------------------------------------- task 6
+@exercise.check(task="6", points=1)
 def predict_on_fresh_showers(r, ctx):
     y = ctx.kept["y_fresh"]
     got = array(r["predict_fresh"], name="predict(events)")
