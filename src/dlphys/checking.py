@@ -53,9 +53,9 @@ def passed(task: str, points: int, graded: str) -> None:
         points: the points of that line.
         graded: what the grader's own checks look at, in words (``"your gradients at random parameters"``).
     """
-    unit = "point" if points == 1 else "points"
+    unit, verb = ("point", "comes") if points == 1 else ("points", "come")
     print(
-        f"Task {task}: the visible checks passed. At grading, {points} {unit} {"comes" if points == 1 else "come"} from the grader's own checks "
+        f"Task {task}: the visible checks passed. At grading, {points} {unit} {verb} from the grader's own checks "
         f"of {graded}, on fresh inputs drawn with a seed you do not see."
     )
 
