@@ -1,11 +1,16 @@
-"""Trusted checks of Exercise 17.1 — removing speckle from SAXS patterns with an autoencoder (11 points).
+"""Trusted checks of Exercise 17.1 — removing speckle from SAXS patterns with an autoencoder (10 points).
 
 The judge simulates fresh patterns with :mod:`dlphys.datasets.speckle` (coherent ones as in the training set, and
-partially coherent ones like the experimental set) and scores the student's networks and ``predict`` on them. The
-numbers the notebook reports (test losses, log errors, win fractions, contrasts, minimum shifts) are recomputed from
-the student's networks and ``predict`` applied to the judge's own copies of the notebook's data: the test split of
-``speckle.load()`` (the notebook's seeded permutation), ``speckle.load(kind="experimental")`` and the isotropic
-patterns of task (4).
+partially coherent ones like the experimental set) and scores the student's networks and ``predict`` on them, with
+the bounds the page states. The win fraction of task (3) and the shift of the first minimum of task (4) are
+functions the judge calls on inputs of its own whose answers a student cannot guess: fresh patterns some of whose
+"clean" references are the filter's own output (the filter wins those), and estimates that are the clean patterns
+of other particles or smoothed counts. The numbers the notebook reports (test losses, log errors, win fractions,
+contrasts, minimum shifts) are recomputed from the student's networks, ``predict`` and ``smooth`` (the student's own
+filter, so that one wrong filter costs the point of ``smooth`` only) applied to the judge's own copies of the
+notebook's data: the test split of ``speckle.load()`` (the notebook's seeded permutation),
+``speckle.load(kind="experimental")`` and the isotropic patterns of task (4); they earn points only together with
+the functions that make them.
 """
 
 import numpy as np
@@ -44,10 +49,18 @@ exercise = Exercise(
         "contrast_after": "contrast_after",
         "predict_iso": "predict(inputs['counts_iso'])",
         "minimum_shift": "minimum_shift",
+        "predict_win": "predict(inputs['counts_win'])",
+        "smooth_split": "smooth(inputs['counts_split'], sigma_best)",
+        "smooth_exp": "smooth(inputs['counts_exp'], sigma_best)",
+        "smooth_win": "smooth(inputs['counts_win'], sigma_best)",
+        "smooth_iso": "smooth(inputs['counts_iso'], sigma_best)",
+        "win_fraction_fresh": "unet_win_fraction(inputs['counts_win'], inputs['clean_win'])",
+        "shift_fresh": "first_minimum_shift(inputs['estimates_min'], inputs['clean_min'], inputs['radius_min'])",
     },
 )
 
 N_FRESH, N_EXP_FRESH = 48, 32  # fresh coherent and partially coherent patterns
+N_WIN, N_MIN = 24, 24  # fresh patterns for unet_win_fraction and first_minimum_shift
 
 
 def _log_scale(patterns, counts, reference):
@@ -95,7 +108,7 @@ def fresh(ctx):
     order = np.random.default_rng(p["SEED"]).permutation(n_all)  # the notebook's split (rng of seed_everything)
     n_test, n_val = int(p["TEST_FRACTION"] * n_all), int(p["VAL_FRACTION"] * n_all)
     test, val = order[:n_test], order[n_test : n_test + n_val]
-    seeds = rng.integers(10_000, 2**31, size=2)
+    seeds = rng.integers(10_000, 2**31, size=4)
     new = speckle.simulate(N_FRESH, size=64, seed=int(seeds[0]), modes=1, photons=1e6, speckle_size=size)
     new_exp = speckle.simulate(N_EXP_FRESH, size=64, seed=int(seeds[1]), modes=4, photons=3e5, speckle_size=size)
     iso = speckle.simulate(
@@ -111,6 +124,30 @@ def fresh(ctx):
     counts_split, clean_split = data["speckled"][test], data["clean"][test]
     counts_val, clean_val = data["speckled"][val], data["clean"][val]
     filter_errors = [float(_log_error(_smooth(counts_val, s), clean_val, ref)) for s in p["SIGMAS"]]
+    sigma_best = p["SIGMAS"][int(np.argmin(filter_errors))]
+    # unet_win_fraction: for a random subset of fresh patterns the "clean" reference is the filter's own output, so
+    # the filter wins those and the fraction is not near 1 for a good network
+    win = speckle.simulate(N_WIN, size=64, seed=int(seeds[2]), modes=1, photons=1e6, speckle_size=size)
+    clean_win = np.array(win["clean"], dtype=np.float64)
+    filter_exact = rng.choice(N_WIN, int(rng.integers(4, N_WIN - 4)), replace=False)
+    clean_win[filter_exact] = _smooth(win["speckled"][filter_exact], sigma_best)
+    # first_minimum_shift: estimates that are the clean patterns of other particles, or smoothed counts
+    iso_min = speckle.simulate(
+        N_MIN,
+        size=64,
+        seed=int(seeds[3]),
+        modes=1,
+        photons=1e6,
+        speckle_size=size,
+        aspect=1.0,
+        polydispersity=(0.03, 0.08),
+    )
+    other = rng.permutation(N_MIN)
+    estimates_min = np.where(
+        (rng.random(N_MIN) < 0.5)[:, None, None],
+        iso_min["clean"][other],
+        _smooth(iso_min["speckled"], float(rng.choice(p["SIGMAS"]))),
+    )
     sent = {
         "x_fresh": _log_scale(new["speckled"], new["speckled"], ref),
         "x_split": _log_scale(counts_split, counts_split, ref),
@@ -120,6 +157,11 @@ def fresh(ctx):
         "counts_exp_fresh": new_exp["speckled"],
         "counts_iso": iso["speckled"],
         "sigma": np.array(float(rng.choice(p["SIGMAS"]))),
+        "counts_win": win["speckled"],
+        "clean_win": clean_win,
+        "estimates_min": estimates_min,
+        "clean_min": iso_min["clean"],
+        "radius_min": iso_min["radius"],
     }
     kept = {
         "speckle_size": size,
@@ -133,7 +175,7 @@ def fresh(ctx):
         "clean_iso": iso["clean"],
         "radius_iso": iso["radius"],
         "filter_errors": filter_errors,
-        "sigma_best": p["SIGMAS"][int(np.argmin(filter_errors))],
+        "sigma_best": sigma_best,
     }
     return sent, kept
 
@@ -185,15 +227,14 @@ def networks_denoise_fresh_patterns(r, ctx):
         f"expected the U-Net's MSE on fresh patterns below half that of the raw counts, got {mse / raw:.2f} × it"
     )
     assert mse_plain < raw, (
-        "expected the plain autoencoder's MSE on fresh patterns below that of the raw counts, got "
-        f"{mse_plain / raw:.2f} × it"
+        f"expected model_plain's MSE on fresh patterns below that of the raw counts, got {mse_plain / raw:.2f} × it"
     )
 
 
 # ----------------------------------------------------------------------------------------------- task 2
 @exercise.check(task="2", points=1)
-def predict_is_on_the_scale_of_clean(r, ctx):
-    clean = ctx.kept["clean_fresh"]
+def predict_is_on_the_scale_of_clean_and_beats_counts_and_filter(r, ctx):
+    ref, counts, clean = ctx.params["REFERENCE_PHOTONS"], ctx.sent["counts_fresh"], ctx.kept["clean_fresh"]
     estimate = _estimate(r["predict_fresh"], clean, "predict(counts)")
     bright = clean > 1.0
     ratio = float(np.median(estimate[bright] / clean[bright]))
@@ -205,6 +246,14 @@ def predict_is_on_the_scale_of_clean(r, ctx):
         f"expected the total photons of each estimate within a factor 8 of clean, got {photons.min():.2f} to "
         f"{photons.max():.2f}"
     )
+    error = float(_log_error(estimate, clean, ref))
+    raw = float(_log_error(counts, clean, ref))
+    filtered = float(_log_error(_smooth(counts, ctx.kept["sigma_best"]), clean, ref))
+    assert error < 0.5 * raw, f"expected the log error of the counts at least halved, got {error / raw:.2f} × it"
+    assert error < 1.15 * filtered, (
+        "expected predict about as good as the best filter or better (< 1.15 × its log error), got "
+        f"{error / filtered:.2f} × it"
+    )
 
 
 @exercise.check(task="2", points=1)
@@ -212,7 +261,7 @@ def smooth_and_sigma_best_are_the_gaussian_filter(r, ctx):
     counts, sigma = ctx.sent["counts_fresh"][:8], float(ctx.sent["sigma"])
     got = array(r["smooth_fresh"], counts.shape, f"smooth(counts, {sigma})")
     assert np.allclose(got, _smooth(counts, sigma), rtol=1e-4, atol=1e-6), (
-        "expected smooth(counts, sigma) to be scipy.ndimage.gaussian_filter of width sigma per pattern"
+        "expected smooth(counts, sigma) to be scipy.ndimage.gaussian_filter of width sigma per pattern, default mode"
     )
     errors = array(r["filter_errors"], (len(ctx.params["SIGMAS"]),), "filter_errors")
     assert np.allclose(errors, ctx.kept["filter_errors"], rtol=1e-4), (
@@ -221,19 +270,6 @@ def smooth_and_sigma_best_are_the_gaussian_filter(r, ctx):
     sigma_best = _sigma_best(r, ctx)
     assert np.isclose(sigma_best, ctx.kept["sigma_best"]), (
         f"expected sigma_best to be the width with the smallest validation error, got {sigma_best}"
-    )
-
-
-@exercise.check(task="2", points=1)
-def predict_beats_counts_and_filter_on_fresh_patterns(r, ctx):
-    ref, counts, clean = ctx.params["REFERENCE_PHOTONS"], ctx.sent["counts_fresh"], ctx.kept["clean_fresh"]
-    error = float(_log_error(_estimate(r["predict_fresh"], clean, "predict(counts)"), clean, ref))
-    raw = float(_log_error(counts, clean, ref))
-    filtered = float(_log_error(_smooth(counts, ctx.kept["sigma_best"]), clean, ref))
-    assert error < 0.5 * raw, f"expected the log error of the counts at least halved, got {error / raw:.2f} × it"
-    assert error < 1.15 * filtered, (
-        "expected predict about as good as the best filter or better (< 1.15 × its log error), got "
-        f"{error / filtered:.2f} × it"
     )
 
 
@@ -251,7 +287,7 @@ def test_losses_and_log_errors_are_recomputed(r, ctx):
     pairs = (
         ("error_unet", r["predict_split"], "predict(counts_test)"),
         ("error_plain", r["predict_split_plain"], "predict(counts_test, model_plain)"),
-        ("error_filter", _smooth(ctx.sent["counts_split"], _sigma_best(r, ctx)), "smooth(counts_test, sigma_best)"),
+        ("error_filter", r["smooth_split"], "smooth(counts_test, sigma_best)"),
     )
     for name, estimate, what in pairs:
         value = number(r[name], name)
@@ -261,27 +297,16 @@ def test_losses_and_log_errors_are_recomputed(r, ctx):
 
 
 # ----------------------------------------------------------------------------------------------- task 3
+def _win_share(estimate, filtered, clean, ref):
+    """The fraction of patterns where ``estimate`` has a smaller log error than ``filtered`` (the student's filter)."""
+    unet = _log_error(_estimate(estimate, clean, "predict"), clean, ref, axis=(1, 2)).ravel()
+    filtered = _log_error(_estimate(filtered, clean, "smooth(counts, sigma_best)"), clean, ref, axis=(1, 2)).ravel()
+    return float(np.mean(unet < filtered))
+
+
 @exercise.check(task="3", points=1)
-def experimental_errors_and_win_fractions(r, ctx):
-    ref, sigma = ctx.params["REFERENCE_PHOTONS"], _sigma_best(r, ctx)
-    counts, clean = ctx.sent["counts_exp"], ctx.kept["clean_exp"]
-    error_exp = r["error_exp"]
-    assert isinstance(error_exp, dict) and set(error_exp) == {"raw counts", "filter", "U-Net"}, (
-        "expected error_exp with the keys 'raw counts', 'filter', 'U-Net'"
-    )
-    estimate = _estimate(r["predict_exp"], clean, "predict(counts_exp)")
-    expected = {
-        "raw counts": _log_error(counts, clean, ref),
-        "filter": _log_error(_smooth(counts, sigma), clean, ref),
-        "U-Net": _log_error(estimate, clean, ref),
-    }
-    for key, value in expected.items():
-        got = number(error_exp[key], f"error_exp[{key!r}]")
-        assert np.isclose(got, value, rtol=0.02), f"expected error_exp[{key!r}] = its log_error, got {got:.4f}"
-    assert expected["U-Net"] < 0.6 * expected["raw counts"], (
-        f"expected the U-Net to reduce the log error of the experimental counts by 40 %, got "
-        f"{expected['U-Net'] / expected['raw counts']:.2f} × it"
-    )
+def predict_on_partially_coherent_patterns_and_error_exp(r, ctx):
+    ref = ctx.params["REFERENCE_PHOTONS"]
     fresh_clean = ctx.kept["clean_exp_fresh"]
     fresh = _log_error(_estimate(r["predict_exp_fresh"], fresh_clean, "predict(counts)"), fresh_clean, ref)
     fresh_raw = _log_error(ctx.sent["counts_exp_fresh"], fresh_clean, ref)
@@ -289,72 +314,97 @@ def experimental_errors_and_win_fractions(r, ctx):
         f"expected the U-Net to reduce the log error of fresh partially coherent counts by 40 %, got "
         f"{fresh / fresh_raw:.2f} × it"
     )
+    counts, clean = ctx.sent["counts_exp"], ctx.kept["clean_exp"]
+    error_exp = r["error_exp"]
+    assert isinstance(error_exp, dict) and set(error_exp) == {"raw counts", "filter", "U-Net"}, (
+        "expected error_exp with the keys 'raw counts', 'filter', 'U-Net'"
+    )
+    expected = {
+        "raw counts": _log_error(counts, clean, ref),
+        "filter": _log_error(_estimate(r["smooth_exp"], clean, "smooth(counts_exp, sigma_best)"), clean, ref),
+        "U-Net": _log_error(_estimate(r["predict_exp"], clean, "predict(counts_exp)"), clean, ref),
+    }
+    for key, value in expected.items():
+        got = number(error_exp[key], f"error_exp[{key!r}]")
+        assert np.isclose(got, value, rtol=0.02), f"expected error_exp[{key!r}] = its log_error, got {got:.4f}"
+
+
+@exercise.check(task="3", points=1)
+def unet_win_fraction_on_the_graders_patterns(r, ctx):
+    ref = ctx.params["REFERENCE_PHOTONS"]
+    counts, clean = ctx.sent["counts_win"], ctx.sent["clean_win"]
+    share = _win_share(r["predict_win"], r["smooth_win"], clean, ref)
+    got = number(r["win_fraction_fresh"], "unet_win_fraction(counts, clean)")
+    assert abs(got - share) <= 1 / len(counts) + 1e-9, (
+        "expected unet_win_fraction(counts, clean) = the fraction of patterns where the log error of predict is "
+        f"smaller than that of smooth(counts, sigma_best), got {got:.3f} on patterns of the grader"
+    )
     wins = r["win_fraction"]
     assert isinstance(wins, dict) and set(wins) == {"coherent test", "experimental"}, (
         "expected win_fraction with the keys 'coherent test', 'experimental'"
     )
     sets = {
-        "coherent test": (r["predict_split"], ctx.sent["counts_split"], ctx.kept["clean_split"]),
-        "experimental": (estimate, counts, clean),
+        "coherent test": (r["predict_split"], r["smooth_split"], ctx.kept["clean_split"]),
+        "experimental": (r["predict_exp"], r["smooth_exp"], ctx.kept["clean_exp"]),
     }
-    for key, (est, cts, cln) in sets.items():
-        est = _estimate(est, cln, "predict")
-        unet = _log_error(est, cln, ref, axis=(1, 2)).ravel()
-        filt = _log_error(_smooth(cts, sigma), cln, ref, axis=(1, 2)).ravel()
-        share = float(np.mean(unet < filt))
+    for key, (estimate, filtered, cln) in sets.items():
+        share = _win_share(estimate, filtered, cln, ref)
         got = number(wins[key], f"win_fraction[{key!r}]")
-        assert abs(got - share) < 0.05, (
-            f"expected win_fraction[{key!r}] = the share of patterns where the U-Net beats the filter, got {got:.2f}"
+        assert abs(got - share) <= 2 / len(cln) + 1e-9, (
+            f"expected win_fraction[{key!r}] = unet_win_fraction of that set, got {got:.3f}"
         )
 
 
 # ----------------------------------------------------------------------------------------------- task 4
 @exercise.check(task="4", points=1)
-def contrasts_are_recomputed(r, ctx):
-    size, clean = ctx.kept["speckle_size"], ctx.kept["clean_split"]
-    before = number(r["contrast_before"], "contrast_before")
-    after = number(r["contrast_after"], "contrast_after")
-    expected = speckle.speckle_contrast(ctx.sent["counts_split"], clean, speckle_size=size)
-    assert np.isclose(before, expected, rtol=1e-6), f"expected contrast_before from counts_test, got {before:.3f}"
-    estimate = _estimate(r["predict_split"], clean, "predict(counts_test)")
-    expected_after = speckle.speckle_contrast(estimate, clean, speckle_size=size)
-    assert np.isclose(after, expected_after, rtol=0.02), (
-        f"expected contrast_after = the contrast of predict(counts_test), got {after:.3f}"
-    )
-
-
-@exercise.check(task="4", points=1)
-def predict_removes_speckle_contrast_on_fresh_patterns(r, ctx):
+def predict_removes_speckle_contrast_and_contrasts_are_recomputed(r, ctx):
     size, clean = ctx.kept["speckle_size"], ctx.kept["clean_fresh"]
     before = speckle.speckle_contrast(ctx.sent["counts_fresh"], clean, speckle_size=size)
     after = speckle.speckle_contrast(_estimate(r["predict_fresh"], clean, "predict(counts)"), clean, speckle_size=size)
     assert after < 0.6 * before, (
         f"expected the contrast of fresh patterns reduced by at least 40 %, got {after:.3f} from {before:.3f}"
     )
+    clean = ctx.kept["clean_split"]
+    got_before = number(r["contrast_before"], "contrast_before")
+    got_after = number(r["contrast_after"], "contrast_after")
+    expected = speckle.speckle_contrast(ctx.sent["counts_split"], clean, speckle_size=size)
+    assert np.isclose(got_before, expected, rtol=1e-6), (
+        f"expected contrast_before from counts_test, got {got_before:.3f}"
+    )
+    estimate = _estimate(r["predict_split"], clean, "predict(counts_test)")
+    expected_after = speckle.speckle_contrast(estimate, clean, speckle_size=size)
+    assert np.isclose(got_after, expected_after, rtol=0.02), (
+        f"expected contrast_after = the contrast of predict(counts_test), got {got_after:.3f}"
+    )
+
+
+def _mean_shift(estimates, clean, radius, q_pixel):
+    q, profile = _radial_profile(clean, q_pixel)
+    q_min_clean = _first_minimum(q, profile, radius)
+    return float(np.mean(np.abs(_first_minimum(q, _radial_profile(estimates, q_pixel)[1], radius) - q_min_clean)))
 
 
 @exercise.check(task="4", points=1)
-def minimum_shifts_are_recomputed(r, ctx):
+def first_minimum_shift_on_the_graders_patterns(r, ctx):
+    q_pixel = ctx.kept["q_pixel"]
+    expected = _mean_shift(ctx.sent["estimates_min"], ctx.sent["clean_min"], ctx.sent["radius_min"], q_pixel)
+    got = number(r["shift_fresh"], "first_minimum_shift(estimates, clean, radius)")
+    assert abs(got - expected) < 1e-6, (
+        "expected first_minimum_shift = the mean |q_min,estimate - q_min,clean| of the azimuthal averages, with "
+        f"q_min the smallest ring in 0.75-1.25 × 4.493/R; got {got:.4f} nm^-1 on patterns of the grader"
+    )
     shift = r["minimum_shift"]
     assert isinstance(shift, dict) and set(shift) == {"counts", "filter", "U-Net"}, (
         "expected minimum_shift with the keys 'counts', 'filter', 'U-Net'"
     )
-    q_pixel, clean, radius = ctx.kept["q_pixel"], ctx.kept["clean_iso"], ctx.kept["radius_iso"]
-    counts = ctx.sent["counts_iso"]
-    q, profile = _radial_profile(clean, q_pixel)
-    q_min_clean = _first_minimum(q, profile, radius)
+    clean, radius, counts = ctx.kept["clean_iso"], ctx.kept["radius_iso"], ctx.sent["counts_iso"]
     estimates = {
         "counts": counts,
-        "filter": _smooth(counts, _sigma_best(r, ctx)),
+        "filter": _estimate(r["smooth_iso"], clean, "smooth(isotropic['speckled'], sigma_best)"),
         "U-Net": _estimate(r["predict_iso"], clean, "predict(isotropic['speckled'])"),
     }
     for key, estimate in estimates.items():
-        expected = float(
-            np.mean(np.abs(_first_minimum(q, _radial_profile(estimate, q_pixel)[1], radius) - q_min_clean))
-        )
         got = number(shift[key], f"minimum_shift[{key!r}]")
-        assert abs(got - expected) < 0.005, (
-            f"expected minimum_shift[{key!r}] = mean |q_min - q_min,clean| of its azimuthal averages, got {got:.4f}"
+        assert abs(got - _mean_shift(estimate, clean, radius, q_pixel)) < 0.005, (
+            f"expected minimum_shift[{key!r}] = first_minimum_shift of its estimates, got {got:.4f}"
         )
-        assert 0 <= expected < 0.3, f"expected the shift of {key!r} within the window, got {expected:.3f} nm^-1"
-    assert number(shift["counts"]) < q_pixel, "expected the raw counts' minimum within a pixel on average"

@@ -2,9 +2,11 @@
 
 The judge loads Fashion-MNIST itself and draws fresh latent vectors and seeds. It reads the student's networks only
 through their outputs: the generator's images of the judge's latent vectors and of ``generate`` with fresh seeds,
-the discriminator's and the classifier's outputs on the judge's test images, and ``features`` of images the judge
-chooses. Every Fréchet distance and class histogram the notebook reports is recomputed here from those features and
-probabilities (:func:`dlphys.metrics.frechet_distance`, the notebook's own yardstick).
+the discriminator's and the classifier's outputs on the judge's test images, and the activations of the classifier's
+layer named ``"features"`` on images the judge chooses, read from the layer itself (not through the student's
+``features``, which is compared with them on fresh images). Every Fréchet distance and class histogram the notebook
+reports is recomputed here from those activations and probabilities (:func:`dlphys.metrics.frechet_distance`, the
+notebook's own yardstick), so a number that does not come from the student's networks and the data fails.
 """
 
 import numpy as np
@@ -15,6 +17,11 @@ from dlphys.datasets import fashion_mnist
 from dlphys.metrics import frechet_distance
 
 _GENERATED = "generate(int(inputs['n_fd']), seed=0)"
+# the activations of the classifier's "features" layer for uint8 images, read from the layer, scaled as on the page
+_F = (
+    "(lambda images: keras.Model(classifier.inputs, classifier.get_layer('features').output).predict("
+    "np.asarray(images, dtype='float32') / 127.5 - 1.0, batch_size=1024, verbose=0))"
+)
 
 exercise = Exercise(
     "18_1_fashion_gan",
@@ -38,14 +45,16 @@ exercise = Exercise(
         "track_images": "generator.predict(inputs['z_track'], verbose=0)",
         "p_classifier": "classifier.predict(inputs['x_ref'], verbose=0)",
         "classifier_accuracy": "classifier_accuracy",
-        "f_ref": "features(inputs['reference'])",
-        "f_train": "features(inputs['train'])",
-        "f_generated": f"features({_GENERATED})",
-        "f_baseline": "features(inputs['gaussian'])",
-        "f_noise": "features(inputs['noise'])",
-        "f_epoch_first": "features(epoch_samples[0])",
-        "f_epoch_last": "features(epoch_samples[-1])",
-        "f_fresh": "features(generate(int(inputs['n_fd']), seed=int(inputs['seed_fresh'])))",
+        "f_check": "features(inputs['check'])",
+        "layer_check": f"{_F}(inputs['check'])",
+        "f_ref": f"{_F}(inputs['reference'])",
+        "f_train": f"{_F}(inputs['train'])",
+        "f_generated": f"{_F}({_GENERATED})",
+        "f_baseline": f"{_F}(inputs['gaussian'])",
+        "f_noise": f"{_F}(inputs['noise'])",
+        "f_epoch_first": f"{_F}(epoch_samples[0])",
+        "f_epoch_last": f"{_F}(epoch_samples[-1])",
+        "f_fresh": f"{_F}(generate(int(inputs['n_fd']), seed=int(inputs['seed_fresh'])))",
         "fd_real": "fd_real",
         "fd_generated": "fd_generated",
         "fd_baseline": "fd_baseline",
@@ -97,6 +106,13 @@ def fresh(ctx):
         "train": images_train[:n_fd],
         "gaussian": _gaussian_pixel_images(images_train, n_fd, 0),
         "noise": rng.integers(0, 256, size=(n_fd, 28, 28)).astype(np.uint8),
+        "check": np.concatenate(
+            [
+                images_test[rng.choice(n_test, 200, replace=False)],
+                images_train[rng.choice(len(images_train), 100, replace=False)],
+                rng.integers(0, 256, size=(100, 28, 28)).astype(np.uint8),
+            ]
+        ),
     }
     kept = {
         "n_test": n_test,
@@ -218,7 +234,7 @@ def losses_and_epoch_samples_of_the_training(r, ctx):
 
 # ----------------------------------------------------------------------------------------------- task 4
 @exercise.check(task="4", points=1)
-def classifier_is_accurate(r, ctx):
+def classifier_is_accurate_and_features_are_its_layer(r, ctx):
     labels = ctx.kept["labels_ref"]
     probs = array(r["p_classifier"], (len(labels), 10), "classifier.predict(images)")
     accuracy = float(np.mean(probs.argmax(axis=1) == labels))
@@ -228,7 +244,14 @@ def classifier_is_accurate(r, ctx):
     assert abs(reported - accuracy) < tolerance, (
         f"expected classifier_accuracy = the accuracy on the test images, got {reported:.3f}"
     )
-    _features(r, "f_ref", ctx.params["N_FD"])
+    n = len(ctx.sent["check"])
+    layer = array(r["layer_check"], (n, None), "the activations of the layer 'features'")
+    assert layer.shape[1] == 64, f"expected a 'features' layer of 64 units, got {layer.shape[1]}"
+    got = array(r["f_check"], (n, 64), "features(images)")
+    off = float(np.max(np.abs(got - layer)))
+    assert off < 1e-4 + 1e-3 * float(np.max(np.abs(layer))), (
+        f"expected features(images) = the activations of the classifier's layer 'features', off by up to {off:.3g}"
+    )
 
 
 @exercise.check(task="4", points=1)
@@ -267,7 +290,7 @@ def generator_is_far_closer_to_real_images_than_noise(r, ctx):
         f"expected training to cut the Fréchet distance by 3x, got {untrained:.2f} -> {generated:.2f}"
     )
     fresh, noise = _fd(r, "f_fresh", "f_ref", n), _fd(r, "f_noise", "f_ref", n)
-    assert floor < fresh < noise / 2, (
+    assert fresh < noise / 2, (
         f"expected fresh generated images far closer to real images than random pixels: {fresh:.2f} against "
         f"{noise:.2f} for random pixels"
     )

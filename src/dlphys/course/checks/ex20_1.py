@@ -5,7 +5,8 @@ of its first cell). It reads the autoencoder through its reconstructions of imag
 images, the normal-class test images, the whole test set (for ``errors_test``, ``median_error`` and the AUCs), and
 for ``predict`` the normal images the notebook kept aside together with training images of the other classes drawn
 with the grader's seed. ``pca`` is judged by its mean, its components and its ``pca_error``; ``roc_per_class`` on
-scores the judge makes up.
+scores the judge makes up. Every bound is one the page states: the MSE below half that of the class's mean image
+(task 2), a mean AUC above 0.8 (task 5), an AUC above 0.75 for ``predict`` (task 6).
 """
 
 import numpy as np
@@ -205,7 +206,6 @@ def roc_per_class_and_the_autoencoders_aucs(r, ctx):
     errors = _errors(r["out_test"], ctx.sent["x_test"], "model.predict(x_test)")
     aucs = np.array([auc(errors, k) for k in anomalous])
     assert aucs.mean() > 0.8, f"expected a mean AUC of the reconstruction error above 0.8, got {aucs.mean():.3f}"
-    assert aucs.max() - aucs.min() > 0.1, "expected easy and hard anomalous classes"
 
 
 # ----------------------------------------------------------------------------------------------- task 6
