@@ -6,6 +6,10 @@ of ``dlphys.explain.lrp``), after checking that this forward pass reproduces ``m
 lattices. With it the judge recomputes the test accuracy, the outputs near Tc, the last feature maps, the class
 activation maps, the LRP maps and the rank correlations. ``predict`` is tested on lattices simulated with the
 grader's seed. ``ex12_4`` uses the same network code.
+
+The page leaves the upsampling of the class activation map open (any interpolation that keeps the lattice mean):
+the judge compares a student's map with its own, b + Σ_k w_k A_k at the resolution of the last feature maps, after
+averaging the student's map over each of their cells (:func:`cam_agrees`), with the page's criteria.
 """
 
 import numpy as np
@@ -377,6 +381,7 @@ exercise = Exercise(
         "b_out": "b_out",
         "logit": "logit",
         "cam": "cam",
+        "cam_examples": "class_activation_map(model, x_examples)",
         "cam_fresh": "class_activation_map(model, inputs['x_cam'])",
         "relevance_eps": "relevance_eps",
         "relevance_zplus": "relevance_zplus",
@@ -384,6 +389,8 @@ exercise = Exercise(
         "p_random": "model_random.predict(inputs['x_cam'], verbose=0)",
         "model_random_is_model": "model_random is model",
         "maps_random": "maps_random",
+        "explain_near": "explain(model, inputs['x_near'])",
+        "explain_near_random": "explain(model_random, inputs['x_near'])",
         "rank_correlation": "rank_correlation",
         "rank_correlation_abs": "rank_correlation_abs",
         "p_fresh": "predict(inputs['fresh'])",
@@ -393,6 +400,8 @@ exercise = Exercise(
 FRESH_T = [1.6, 2.0, 2.6, 3.0]  # the temperatures of the page's check of `predict`, at least 0.27 J/k_B from Tc
 N_FRESH = 50
 METHODS = ("CAM", "LRP-ε", "LRP-z+")
+CAM_CORRELATION = 0.9  # the page's criteria for a CAM, whatever its interpolation: correlation at the cells' scale,
+CAM_SPREAD = 2.0  # the spread within this factor of the judge's, and the mean the logit to 2 % of the map's range
 
 
 @exercise.inputs
@@ -407,15 +416,17 @@ def fresh(ctx):
     new, t_new = ising.simulate(FRESH_T, N_FRESH, size=32, seed=int(seeds[0]), progress=False)
     cam, _ = ising.simulate([2.0, 2.25, 2.3], 2, size=32, seed=int(seeds[1]), progress=False)
     cut = fit_magnetization_cut(spins[train], phase_labels(T[train]))
+    x_near = near.astype("float32")[..., None]
     sent = {
         "x_test": spins[test],
         "x_small": ctx.rng.choice([-1.0, 1.0], size=(2, 16, 16, 1)).astype("float32"),
         "x_cam": cam.astype("float32")[..., None],
+        "x_near": x_near,  # the notebook's own near-Tc lattices: its rank correlations are recomputed on them
         "fresh": new,
     }
     kept = {
         "y_test": phase_labels(T[test]),
-        "x_near": near.astype("float32")[..., None],
+        "x_near": x_near,
         "T_near": t_near,
         "y_near": phase_labels(t_near),
         "y_fresh": phase_labels(t_new),
@@ -428,12 +439,72 @@ def _model(r, ctx) -> Network:
     return network(r, "layers", r["p_test"], ctx.sent["x_test"].astype("float32")[..., None])
 
 
+def coarse_cam(net: Network, x):
+    """The judge's class activation maps b + Σ_k w_k A_k (n, h, w) of ``net`` at the resolution of ``last_conv``."""
+    dense = net.layers[-1]["weights"]
+    weights = np.asarray(dense["kernel"], dtype=float)[:, 0]
+    bias = float(np.ravel(dense.get("bias", [0.0]))[0])
+    return net.output_of(x, "last_conv") @ weights + bias
+
+
 def _cam(net: Network, x):
-    """The judge's class activation maps (n, L, L) of ``net`` (last_conv, then the Dense output weights)."""
-    weights = np.asarray(net.layers[-1]["weights"]["kernel"], dtype=float)[:, 0]
-    coarse = net.output_of(x, "last_conv") @ weights
+    """The judge's upsampled class activation maps (n, L, L): bilinear, periodic (the page's suggestion)."""
+    coarse = coarse_cam(net, x)
     factor = (1, x.shape[1] / coarse.shape[1], x.shape[2] / coarse.shape[2])
     return ndimage.zoom(coarse, factor, order=1, mode="grid-wrap", grid_mode=True)
+
+
+def cell_means(maps, h: int, w: int):
+    """Maps (n, L, M) averaged over an h × w grid of equal cells (area weights: L need not be a multiple of h)."""
+
+    def weights(size, cells):
+        edges = np.linspace(0.0, size, cells + 1)
+        pixels = np.arange(size)[None, :]
+        overlap = np.clip(np.minimum(edges[1:, None], pixels + 1) - np.maximum(edges[:-1, None], pixels), 0, None)
+        return overlap / overlap.sum(axis=1, keepdims=True)
+
+    return np.einsum("ia,nab,jb->nij", weights(maps.shape[1], h), maps, weights(maps.shape[2], w))
+
+
+def cam_agrees(got, net: Network, x, name: str) -> np.ndarray:
+    """Assert that ``got`` (n, L, L) are class activation maps of ``net`` for ``x``, upsampled in any way.
+
+    The page's criteria: the lattice mean of each map is its logit (to 2 % of the map's range); averaged over the
+    cells of the last feature maps, each map correlates with the judge's b + Σ_k w_k A_k above ``CAM_CORRELATION``
+    and has a spread within a factor ``CAM_SPREAD`` of it (a flat map of the judge, from a network whose last
+    feature maps are all zero, must be matched by a flat map of the same value). Returns ``got`` as an array.
+    """
+    got = array(got, name=name)
+    assert got.shape == x.shape[:3], f"expected {name} of shape {x.shape[:3]}, got {got.shape}"
+    logit = net.logits(x)[:, 0]
+    span = got.max(axis=(1, 2)) - got.min(axis=(1, 2))
+    offset = np.abs(got.mean(axis=(1, 2)) - logit)
+    assert np.all(offset < 0.02 * span + 1e-3), (
+        f"expected the lattice mean of each map of {name} to be the logit (to 2 % of the map's range); it is off by "
+        f"up to {np.max(offset / np.maximum(span, 1e-12)):.1%} of the range"
+    )
+    want = coarse_cam(net, x)
+    mine = cell_means(got, *want.shape[1:])
+    for index, (m, c) in enumerate(zip(mine, want, strict=True)):
+        scale = max(1.0, float(np.abs(c).max()))
+        if c.std() <= 1e-9 * scale:
+            assert np.allclose(got[index], c.mean(), atol=1e-3 * scale), (
+                f"expected a flat map in {name} where the last feature maps are flat (lattice {index})"
+            )
+            continue
+        correlation = float(np.corrcoef(m.ravel(), c.ravel())[0, 1]) if m.std() > 0 else 0.0
+        assert correlation > CAM_CORRELATION, (
+            f"expected {name} to be the class activation map b + Σ_k w_k A_k: averaged over the cells of the last "
+            f"feature maps, it correlates with the grader's map at {correlation:.2f} for lattice {index} "
+            f"(needed: above {CAM_CORRELATION})"
+        )
+        ratio = float(m.std() / c.std())
+        assert 1 / CAM_SPREAD < ratio < CAM_SPREAD, (
+            f"expected {name} to be the class activation map b + Σ_k w_k A_k: averaged over the cells of the last "
+            f"feature maps, its spread is {ratio:.2f} times the grader's for lattice {index} (needed: within a "
+            f"factor {CAM_SPREAD})"
+        )
+    return got
 
 
 def _close(got, want, name, relative=1e-4):
@@ -468,8 +539,7 @@ def test_accuracy_of_model(r, ctx):
     assert abs(number(r["test_accuracy"], "test_accuracy") - accuracy) < 1e-3, (
         f"expected test_accuracy = the accuracy of model on x_test ({number(r['test_accuracy']):.4f} reported)"
     )
-    bound = 0.9 if ctx.fast else 0.975
-    assert accuracy > bound, f"expected a test accuracy above {bound}, got {accuracy:.3f}"
+    assert accuracy > 0.9, f"expected a test accuracy above 0.9, got {accuracy:.3f}"  # the page's criterion
 
 
 @exercise.check(task="1", points=1)
@@ -485,6 +555,7 @@ def outputs_and_examples_near_tc(r, ctx):
     examples = np.asarray(r["examples"])
     assert examples.shape == (4,) and examples.dtype.kind in "iu", f"expected 4 int indices, got {examples.shape}"
     assert examples.min() >= 0 and examples.max() < n, "expected indices into x_near"
+    assert len(set(examples.tolist())) == 4, "expected the indices of four different lattices"
     assert correct[examples[:2]].all() and not correct[examples[2:]].any(), (
         "expected the first two examples classified correctly and the last two wrongly"
     )
@@ -526,34 +597,29 @@ def output_weights_and_logits(r, ctx):
 
 @exercise.check(task="3", points=1)
 def class_activation_map_of_fresh_lattices(r, ctx):
-    net = _model(r, ctx)
-    x_cam = ctx.sent["x_cam"]
-    got, want = array(r["cam_fresh"], name="class_activation_map(model, x)"), _cam(net, x_cam)
-    assert got.shape == want.shape, f"expected CAMs of shape (n, 32, 32), got {got.shape}"
-    bias = float(np.ravel(net.layers[-1]["weights"].get("bias", [0.0]))[0])
-    logit = net.logits(x_cam)[:, 0]
-    span = got.max(axis=(1, 2)) - got.min(axis=(1, 2))
-    assert np.all(np.abs(got.mean(axis=(1, 2)) + bias - logit) < 0.02 * span + 1e-3), (
-        "expected mean(CAM) + b_out = logit"
-    )
-    assert np.allclose(got, want, atol=1e-3 * np.abs(want).max()), (
-        "expected the weighted sum of the last feature maps, upsampled bilinearly with periodic edges"
-    )
+    cam_agrees(r["cam_fresh"], _model(r, ctx), ctx.sent["x_cam"], "class_activation_map(model, x)")
 
 
 @exercise.check(task="3", points=1)
 def cam_of_the_examples(r, ctx):
     net = _model(r, ctx)
     x_examples = array(r["x_examples"], (4, 32, 32, 1), "x_examples")
+    cam = cam_agrees(r["cam"], net, x_examples, "cam")
+    assert _close(r["cam_examples"], cam, "class_activation_map(model, x_examples)", 1e-5), (
+        "expected cam = class_activation_map(model, x_examples)"
+    )
+    # the page's bounds on what the map follows (rank correlations: the same for any CAM of the network that keeps
+    # its ordering; the judge uses its own)
     want = _cam(net, x_examples)
-    assert _close(r["cam"], want, "cam"), "expected cam = class_activation_map(model, x_examples)"
     local_order = np.abs(ndimage.uniform_filter(x_examples[..., 0], size=(1, 9, 9), mode="wrap"))
     rho_local = np.mean([spearmanr(c.ravel(), o.ravel())[0] for c, o in zip(want, local_order, strict=True)])
     flipped = _cam(net, -x_examples)
     rho_flip = np.mean([spearmanr(c.ravel(), f.ravel())[0] for c, f in zip(want, flipped, strict=True)])
     bound = 0.4 if ctx.fast else 0.5
-    assert rho_local > bound, f"expected the CAM to follow the local order (rank correlation {rho_local:.2f} ≤ {bound})"
-    assert rho_flip > 0.6, f"expected the CAM to be nearly unchanged by flipping all spins (ρ = {rho_flip:.2f})"
+    assert rho_local > bound, (
+        f"expected a mean rank correlation of the CAM with the local order above {bound}, got {rho_local:.2f}"
+    )
+    assert rho_flip > 0.6, f"expected a mean rank correlation of the CAMs of s and -s above 0.6, got {rho_flip:.2f}"
 
 
 @exercise.check(task="4", points=1)
@@ -574,6 +640,19 @@ def _rho(a, b):
     return np.array([spearmanr(u.ravel(), v.ravel())[0] for u, v in zip(a, b, strict=True)])
 
 
+def _explanations(got, net: Network, x, epsilon: float, name: str) -> dict:
+    """Assert that ``got`` is ``explain(net, x)``: the three maps checked as the page's tasks (3) and (4) say."""
+    assert isinstance(got, dict) and set(got) == set(METHODS), f"expected {name} with the keys {METHODS}"
+    maps = {"CAM": cam_agrees(got["CAM"], net, x, f"{name}['CAM']")}
+    for method, rule in (("LRP-ε", ("epsilon", epsilon)), ("LRP-z+", ("zplus",))):
+        want = net.lrp(x, *rule)[..., 0]
+        assert _close(got[method], want, f"{name}[{method!r}]", 1e-5), (
+            f"expected {name}[{method!r}] = the {method} maps of the network, channel axis dropped"
+        )
+        maps[method] = array(got[method], name=name)
+    return maps
+
+
 @exercise.check(task="5", points=1)
 def randomised_model_sanity_check(r, ctx):
     net = _model(r, ctx)
@@ -587,33 +666,25 @@ def randomised_model_sanity_check(r, ctx):
     assert not np.allclose(rand.layers[-1]["weights"]["kernel"], net.layers[-1]["weights"]["kernel"]), (
         "expected re-initialised weights in model_random"
     )
-    maps = r["maps_random"]
-    assert isinstance(maps, dict) and set(maps) == set(METHODS), f"expected maps_random with the keys {METHODS}"
-    x_examples = array(r["x_examples"], (4, 32, 32, 1), "x_examples")
-    assert _close(maps["CAM"], _cam(rand, x_examples), "maps_random['CAM']"), (
-        "expected maps_random = explain(model_random, x_examples)"
-    )
     epsilon = ctx.params["EPSILON"]
-    rho = {
-        "CAM": _rho(_cam(net, x_near), _cam(rand, x_near)),
-        "LRP-ε": _rho(net.lrp(x_near, "epsilon", epsilon)[..., 0], rand.lrp(x_near, "epsilon", epsilon)[..., 0]),
-    }
-    for name in ("rank_correlation", "rank_correlation_abs"):
+    x_examples = array(r["x_examples"], (4, 32, 32, 1), "x_examples")
+    _explanations(r["maps_random"], rand, x_examples, epsilon, "maps_random")
+    trained = _explanations(r["explain_near"], net, x_near, epsilon, "explain(model, x_near)")
+    random = _explanations(r["explain_near_random"], rand, x_near, epsilon, "explain(model_random, x_near)")
+    for name, transform in (("rank_correlation", lambda m: m), ("rank_correlation_abs", np.abs)):
         value = r[name]
         assert isinstance(value, dict) and set(value) == set(METHODS), f"expected {name} with the keys {METHODS}"
         for method in METHODS:
             got = np.asarray(value[method], dtype=float)
             assert got.shape == (len(x_near),), f"expected {name}[{method!r}] with one ρ per lattice of x_near"
-    for method, want in rho.items():
-        got = np.asarray(r["rank_correlation"][method], dtype=float)
-        assert np.allclose(got, want, atol=2e-3, equal_nan=True), (
-            f"expected rank_correlation[{method!r}] = Spearman ρ of the maps of model and model_random per lattice"
-        )
-    mean_abs = {method: float(np.nanmean(np.abs(value))) for method, value in rho.items()}
-    assert mean_abs["LRP-ε"] < (0.3 if ctx.fast else 0.2), (
-        f"expected LRP-ε maps of a random network to be unrelated (mean |ρ| {mean_abs['LRP-ε']:.2f})"
-    )
-    assert mean_abs["CAM"] < 0.5, f"expected CAMs of a random network to differ (mean |ρ| {mean_abs['CAM']:.2f})"
+            want = _rho(transform(trained[method]), transform(random[method]))
+            assert np.allclose(got, want, atol=2e-3, equal_nan=True), (
+                f"expected {name}[{method!r}] = Spearman ρ of the maps of model and model_random per lattice"
+            )
+    mean_abs = {method: float(np.nanmean(np.abs(r["rank_correlation"][method]))) for method in ("CAM", "LRP-ε")}
+    bound = 0.3 if ctx.fast else 0.2  # the page's bounds
+    assert mean_abs["LRP-ε"] < bound, f"expected mean |ρ| of the LRP-ε maps below {bound}, got {mean_abs['LRP-ε']:.2f}"
+    assert mean_abs["CAM"] < 0.5, f"expected mean |ρ| of the CAMs below 0.5, got {mean_abs['CAM']:.2f}"
 
 
 @exercise.check(task="6", points=1)
