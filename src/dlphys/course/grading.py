@@ -278,10 +278,36 @@ def _read_json(path: Path):
 
 @functools.cache
 def _html_exporter():
-    """nbconvert's HTML exporter with sanitising on, made once per process (its templates load slowly)."""
+    """nbconvert's HTML exporter, made once per process (its templates load slowly); :func:`_sanitise` cleans."""
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="basic", sanitize_html=True)
+    return HTMLExporter(template_name="basic")
+
+
+_SAFE_TAGS = frozenset(
+    "a abbr b blockquote br code del div em h1 h2 h3 h4 h5 h6 hr i img li ol p pre s span strong sub sup table "
+    "tbody td th thead tr ul".split()
+)
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "id", "alt", "title", "colspan", "rowspan"):
+        return True
+    if tag == "a" and name == "href":
+        return value.startswith(("#", "https://", "http://"))
+    return tag == "img" and name == "src" and value.startswith(("data:image/png;", "data:image/jpeg;"))
+
+
+def _sanitise(body: str) -> str:
+    """Keep the notebook's structure (headings, paragraphs, tables, code, plots), drop every script and style.
+
+    nbconvert's own ``sanitize_html`` keeps only bleach's inline tags, which showed headings, paragraphs and plots
+    as escaped text; this keeps a fixed allow-list of tags, no event handlers, links to the web or the page only,
+    and images only as embedded PNG/JPEG.
+    """
+    import bleach
+
+    return bleach.clean(body, tags=_SAFE_TAGS, attributes=_safe_attribute, protocols=["http", "https", "data"])
 
 
 def _feedback_html(result: Result, executed: Path) -> str:
@@ -296,7 +322,7 @@ def _feedback_html(result: Result, executed: Path) -> str:
     try:
         if executed.is_file() and executed.stat().st_size < (64 << 20):
             nb = nbformat.reads(executed.read_text(encoding="utf-8"), as_version=4)
-            body, _ = _html_exporter().from_notebook_node(nb)
+            body = _sanitise(_html_exporter().from_notebook_node(nb)[0])
     except Exception as exc:  # an unreadable executed notebook: the verdicts are still the feedback
         body = f"<p>The executed notebook could not be shown ({html.escape(type(exc).__name__)}).</p>"
     got = sum(v["points"] for v in result.verdicts)
