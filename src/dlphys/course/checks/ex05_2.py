@@ -290,7 +290,7 @@ def extrapolation_is_the_models(r, ctx):
     p = ctx.params
     t = array(r["t_outside"], (N_OUTSIDE,), "t_outside")
     assert t.min() > p["T_MAX"] and np.isclose(t.max(), p["T_FUTURE"]), (
-        f"expected t_outside: {N_OUTSIDE} times in (10, 15] s"
+        f"expected t_outside: {N_OUTSIDE} times in (10, 15] s, the last at 15 s"
     )
     x = array(r["x_outside"], (N_OUTSIDE,), "x_outside")
     pred = array(r["model_at_t_outside"], (N_OUTSIDE, 1), "the model's prediction at t_outside")[:, 0]
