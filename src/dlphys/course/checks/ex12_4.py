@@ -122,7 +122,7 @@ def predictions_and_resolution(r, ctx):
     )
 
 
-@exercise.check(task="1", points=1)
+@exercise.check(task="4", points=1)
 def predict_on_fresh_showers(r, ctx):
     log_e = array(r["log_e_fresh"], (N_FRESH,), "predict(events)")
     assert 17.5 < log_e.min() and log_e.max() < 21.0, "expected predict to return log10(E/eV)"
