@@ -32,7 +32,9 @@ def test_code_solution_becomes_nbgrader_stub_with_marker_indent():
 
 def test_markdown_answer_becomes_your_answer_here():
     nb = _notebook(("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"))
-    assert notebooks.student_version(nb).cells[0].source == "Why?\nYOUR ANSWER HERE"
+    assert notebooks.student_version(nb).cells[0].source == (
+        "Why?\nYOUR ANSWER HERE\n\n*(A written answer: graded by hand, 2 points.)*"
+    )
 
 
 def test_several_blocks_in_one_cell_are_all_replaced():

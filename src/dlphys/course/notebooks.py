@@ -40,6 +40,8 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = "YOUR ANSWER HERE"
+MANUAL_NOTE = "*(A written answer: graded by hand, {points} points.)*"
+"""The line under each markdown stub: a student sees what a written answer is worth."""
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -202,6 +204,9 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
     student.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     for cell in cleared.cells:
         source = cell.source
+        grading = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and grading.get("solution") and grading.get("grade"):
+            source = f"{source}\n\n{MANUAL_NOTE.format(points=grading['points'])}"
         tags = cell.metadata.get("tags")
         metadata = {"tags": list(tags)} if tags else {}
         student.cells.append(_new_cell(cell.cell_type, source, metadata, cell.id))
