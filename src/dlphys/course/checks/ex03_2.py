@@ -2,8 +2,9 @@
 
 The judge loads its own copy of the wine split and recomputes the correlations, the standardisation and the
 least-squares solution. The student's ``design_matrix`` is called on wines drawn and rescaled with the grader's seed;
-the reported correlations and RMS errors count only where they agree with the judge's recomputation from the
-student's predictions and its own labels.
+the page accepts either standard deviation of the training wines (ddof=0 or ddof=1), and so does the judge. The
+reported correlations and RMS errors count only where they agree with the judge's recomputation from the student's
+predictions and its own labels.
 """
 
 import numpy as np
@@ -41,13 +42,17 @@ def fresh(ctx):
     return sent, {"data": data}
 
 
-def _standardise(data, x):
-    mean, std = data.x_train.mean(axis=0), data.x_train.std(axis=0)
+DDOFS = (0, 1)
+"""The standard deviations the page accepts: NumPy's ``std`` (divide by N) and the sample one (divide by N − 1)."""
+
+
+def _standardise(data, x, ddof=0):
+    mean, std = data.x_train.mean(axis=0), data.x_train.std(axis=0, ddof=ddof)
     return np.column_stack([np.ones(len(x)), (x - mean) / std])
 
 
-def _least_squares(data):
-    return np.linalg.lstsq(_standardise(data, data.x_train), data.y_train, rcond=None)[0]
+def _least_squares(data, ddof=0):
+    return np.linalg.lstsq(_standardise(data, data.x_train, ddof), data.y_train, rcond=None)[0]
 
 
 @exercise.check(task="1", points=2)
@@ -68,12 +73,20 @@ def design_matrix_standardises_with_the_training_wines(r, ctx):
     data, x = ctx.kept["data"], ctx.sent["x"]
     got = array(r["design_fresh"], (len(x), 12), "design_matrix(x) for x of shape (N, 11)")
     assert np.allclose(got[:, 0], 1.0), "expected design_matrix(x) to start with a column of ones"
-    assert np.allclose(got, _standardise(data, x), atol=1e-9), (
-        "expected design_matrix to standardise new wines with the mean and standard deviation of the training wines"
-    )
     X = array(r["X"], (len(data.y_train), 12), "X")
-    assert np.allclose(X, _standardise(data, data.x_train), atol=1e-9), (
-        "expected X = design_matrix of the training wines (ones, then the standardised features)"
+    mean, std = X[:, 1:].mean(axis=0), X[:, 1:].std(axis=0)
+    measured = (
+        f"your X has means up to {np.max(np.abs(mean)):.2g} and standard deviations {std.min():.5f}–{std.max():.5f}"
+    )
+    assert np.allclose(mean, 0.0, atol=1e-8) and np.all(np.abs(std - 1.0) < 1e-3), (
+        f"expected the training features in X standardised to mean 0 and standard deviation 1 (within 1e-3); {measured}"
+    )
+    assert any(np.allclose(got, _standardise(data, x, ddof), atol=1e-9) for ddof in DDOFS), (
+        "expected design_matrix to standardise new wines with the mean and standard deviation of the training wines; "
+        + measured
+    )
+    assert any(np.allclose(X, _standardise(data, data.x_train, ddof), atol=1e-9) for ddof in DDOFS), (
+        f"expected X = design_matrix of the training wines (ones, then the standardised features); {measured}"
     )
 
 
@@ -81,12 +94,14 @@ def design_matrix_standardises_with_the_training_wines(r, ctx):
 def weights_are_the_least_squares_solution(r, ctx):
     data = ctx.kept["data"]
     weights = array(r["weights"], (12,), "weights")
-    A = _standardise(data, data.x_train)
-    normal = A.T @ (data.y_train - A @ weights)
-    assert np.max(np.abs(normal)) < 1e-6, (
-        f"expected Xᵀ(y − X·weights) = 0 (normal equations), largest entry {np.max(np.abs(normal)):.1e}"
-    )
-    assert np.allclose(weights, _least_squares(data), atol=1e-6), (
+    # The weights belong to one of the accepted standardisations: judge them against the one they fit best.
+    normal = {}
+    for ddof in DDOFS:
+        A = _standardise(data, data.x_train, ddof)
+        normal[ddof] = np.max(np.abs(A.T @ (data.y_train - A @ weights)))
+    ddof = min(normal, key=normal.get)
+    assert normal[ddof] < 1e-6, f"expected Xᵀ(y − X·weights) = 0 (normal equations), largest entry {normal[ddof]:.1e}"
+    assert np.allclose(weights, _least_squares(data, ddof), atol=1e-6), (
         "expected weights = [b, w_1, …, w_11], the least-squares solution on the training wines"
     )
 
