@@ -3,8 +3,11 @@
 The student's ``model``, ``predict``, ``rollout`` and ``ar_forecast`` run on fresh series simulated with the
 grader's seed (and on noiseless ones, where AR(2) is exact); the judge has its own least-squares AR forecast to
 recompute the choice of ``ar_order`` on its own copy of the training windows. The scan of task (2) keeps no
-trained network, so the sandbox trains one of its entries again (chosen with the grader's seed) by the page's
-recipe, seed ``SEED + 100 * repeat`` included, on the judge's data: the reported test MSE must be that one.
+trained network, so the sandbox trains two of its entries again (two different architectures and their repeats,
+chosen with the grader's seed) by the page's recipe, seed ``SEED + 100 * repeat`` included, on the judge's copy of
+the data: the reported test MSEs must be those, within 1 % (the page says so). In fast mode one such training takes
+a few seconds (6-12 s measured on a busy two-core machine), in full mode well under the 120 s a collected
+expression may take.
 """
 
 import numpy as np
@@ -16,15 +19,20 @@ N_FRESH = 1000
 N_AR = 500  # fresh windows for the student's ar_forecast (a Python loop per window)
 N_CLEAN = 50
 SHORT = 30  # a window length the network was not trained on
-RERUN = (
-    "[(_g := {k: int(v) for k, v in inputs['rerun'].items() if k not in ('x', 'y', 'x_test', 'y_test')}), "
-    "keras.utils.set_random_seed(_g['seed']), "
-    "(_g_net := keras.Sequential([keras.Input((None, 1))] + [keras.layers.LSTM(_g['units'], "
-    "return_sequences=i < _g['layers'] - 1) for i in range(_g['layers'])] + [keras.layers.Dense(_g['horizon'])])), "
-    "_g_net.compile(optimizer=keras.optimizers.Adam(1e-2), loss='mse'), "
-    "_g_net.fit(inputs['rerun']['x'], inputs['rerun']['y'], epochs=_g['epochs'], batch_size=_g['batch'], verbose=0), "
-    "float(_g_net.evaluate(inputs['rerun']['x_test'], inputs['rerun']['y_test'], verbose=0))][-1]"
-)
+
+
+def _rerun(key):
+    """A collected expression: train the scan entry ``inputs[key]`` by the page's recipe, return its test MSE."""
+    return (
+        f"[(_g := {{k: int(v) for k, v in inputs[{key!r}].items()}}), (_d := inputs['scan_data']), "
+        "keras.utils.set_random_seed(_g['seed']), "
+        "(_g_net := keras.Sequential([keras.Input((None, 1))] + [keras.layers.LSTM(_g['units'], "
+        "return_sequences=i < _g['layers'] - 1) for i in range(_g['layers'])] + [keras.layers.Dense(_g['horizon'])])), "
+        "_g_net.compile(optimizer=keras.optimizers.Adam(1e-2), loss='mse'), "
+        "_g_net.fit(_d['x'], _d['y'], epochs=_g['epochs'], batch_size=_g['batch'], verbose=0), "
+        "float(_g_net.evaluate(_d['x_test'], _d['y_test'], verbose=0))][-1]"
+    )
+
 
 exercise = Exercise(
     "09_1_sine_lstm",
@@ -43,7 +51,9 @@ exercise = Exercise(
         "feedback": "predict(__import__('numpy').concatenate("
         "[inputs['x'][:5, int(inputs['horizon']) :, 0], predict(inputs['x'][:5])], axis=1))",
         "scan": "scan",
-        "rerun": RERUN,  # last: it reseeds the kernel
+        # last: they reseed the kernel (one expression each, so that each has the time limit of one expression)
+        "rerun": _rerun("rerun"),
+        "rerun_2": _rerun("rerun_2"),
     },
 )
 
@@ -68,17 +78,22 @@ def fresh(ctx):
     new = sine.simulate(N_FRESH, seed=ctx.seed)
     clean = sine.simulate(N_CLEAN, seed=ctx.seed + 1, noise=0.0)
     architectures = [tuple(a) for a in p["ARCHITECTURES"]]
-    which = architectures[int(rng.integers(len(architectures)))]
-    repeat = int(rng.integers(p["REPEATS"]))
-    rerun = {
-        "seed": p["SEED"] + 100 * repeat,
-        "layers": which[0],
-        "units": which[1],
-        "horizon": horizon,
+    which = [architectures[i] for i in rng.permutation(len(architectures))[:2]]  # two different architectures
+    repeats = [int(r) for r in rng.integers(p["REPEATS"], size=2)]
+    reruns = [
+        {
+            "seed": p["SEED"] + 100 * repeat,
+            "layers": layers,
+            "units": units,
+            "horizon": horizon,
+            "epochs": p["EPOCHS_SCAN"],
+            "batch": p["BATCH_SCAN"],
+        }
+        for (layers, units), repeat in zip(which, repeats, strict=True)
+    ]
+    scan_data = {
         "x": data["x"][: p["N_SCAN"]],
         "y": data["y"][: p["N_SCAN"]],
-        "epochs": p["EPOCHS_SCAN"],
-        "batch": p["BATCH_SCAN"],
         "x_test": data["x"][n_train:],
         "y_test": data["y"][n_train:],
     }
@@ -89,7 +104,9 @@ def fresh(ctx):
         "n_ar": N_AR,
         "steps": int(rng.integers(horizon + 1, 2 * horizon)),
         "horizon": horizon,
-        "rerun": rerun,
+        "rerun": reruns[0],
+        "rerun_2": reruns[1],
+        "scan_data": scan_data,
     }
     kept = {
         "y": new["y"],
@@ -98,7 +115,8 @@ def fresh(ctx):
         "x_train": data["x"][:n_train][:2000],
         "y_train": data["y"][:n_train][:2000],
         "mse_zero": float(np.mean(data["y"][n_train:] ** 2)),
-        "rerun": (which, repeat),
+        "rerun": (which[0], repeats[0]),
+        "rerun_2": (which[1], repeats[1]),
     }
     return sent, kept
 
@@ -197,8 +215,23 @@ def _scan(r, ctx):
     return scan
 
 
+def _trained_again(r, ctx, key):
+    """The reported test MSE of the scan entry ``ctx.kept[key]`` against the grader's training of it."""
+    scan = _scan(r, ctx)
+    (layers, units), repeat = ctx.kept[key]
+    again = number(r[key], "the test MSE of the training repeated by the grader")
+    reported = np.ravel(array(scan[str((layers, units))].get("mse"), name=f"scan[{(layers, units)}]['mse']"))
+    assert len(reported) > repeat, f"expected scan[{(layers, units)}]['mse'] with one value per repeat"
+    assert np.isclose(reported[repeat], again, rtol=0.01), (
+        f"expected scan[{(layers, units)}]['mse'][{repeat}] = the test MSE of that training within 1 % (the page's "
+        f"recipe: keras.utils.set_random_seed(SEED + 100 * repeat) right before build, Adam(0.01) and the MSE, fit on "
+        f"x_train[:N_SCAN], y_train[:N_SCAN] for EPOCHS_SCAN epochs in batches of BATCH_SCAN, nothing else that "
+        f"changes the training), got {reported[repeat]:.4f}"
+    )
+
+
 @exercise.check(task="2", points=1)
-def scan_has_every_architecture_and_seed(r, ctx):
+def scan_complete_and_a_second_entry_trained_again(r, ctx):
     scan, repeats = _scan(r, ctx), ctx.params["REPEATS"]
     for arch, row in scan.items():
         assert isinstance(row, dict), f"expected scan[{arch}] to be a dict"
@@ -209,19 +242,12 @@ def scan_has_every_architecture_and_seed(r, ctx):
             )
         mse = np.ravel(array(row["mse"]))
         assert len(set(mse.tolist())) == repeats, f"expected different test MSEs for the {repeats} seeds of {arch}"
-        assert mse.mean() < 0.7 * ctx.kept["mse_zero"], f"expected {arch} to beat forecasting 0 clearly"
+        assert mse.mean() < 0.7 * ctx.kept["mse_zero"], (
+            f"expected the mean test MSE of {arch} below 0.7 times that of forecasting 0, got {mse.mean():.4f}"
+        )
+    _trained_again(r, ctx, "rerun_2")
 
 
 @exercise.check(task="2", points=2)
 def scan_entry_trained_again(r, ctx):
-    scan = _scan(r, ctx)
-    (layers, units), repeat = ctx.kept["rerun"]
-    again = number(r["rerun"], "the test MSE of the training repeated by the grader")
-    reported = np.ravel(array(scan[str((layers, units))].get("mse"), name="scan[...]['mse']"))
-    assert len(reported) > repeat, f"expected scan[{(layers, units)}]['mse'] with one value per repeat"
-    assert np.isclose(reported[repeat], again, rtol=0.01), (
-        f"expected scan[{(layers, units)}]['mse'][{repeat}] = the test MSE of that training (the page's recipe: "
-        f"keras.utils.set_random_seed(SEED + 100 * repeat), build, Adam(0.01), N_SCAN windows, EPOCHS_SCAN epochs "
-        f"of BATCH_SCAN), got {reported[repeat]:.4f}"
-    )
-    assert again < 0.7 * ctx.kept["mse_zero"], f"expected the {(layers, units)} network to beat forecasting 0 clearly"
+    _trained_again(r, ctx, "rerun")

@@ -3,7 +3,10 @@
 The judge loads its own copy of the test traces (the last ``N_TEST`` of ``radio.load()``) and has both networks
 applied to them, so the accuracies, scores, AUCs and efficiencies the notebook reports are recomputed from the
 networks' outputs and the judge's labels and SNRs. It has its own envelope statistic (SciPy) for the classical
-trigger, and ``predict`` and ``envelope_statistic`` are tested on traces simulated with the grader's seed.
+trigger, and ``predict`` and ``envelope_statistic`` are tested on traces simulated with the grader's seed. For the
+calibration scan of task (5) the sandbox applies ``predict`` to the test traces times each factor of ``SCALES`` and
+to fresh traces times factors drawn with the grader's seed, and calls the student's ``flip_fraction`` there: the
+judge counts the flipped decisions and the accuracies itself from these outputs.
 """
 
 import numpy as np
@@ -19,6 +22,7 @@ SNR_BINS = np.geomspace(2, 20, 11)
 METHODS = ("Conv1D + GRU", "LSTM", "envelope maximum")
 N_SAMPLES = 500
 N_FRESH = 2000
+SCALES = np.array([0.9, 0.95, 0.98, 0.99, 1.0, 1.01, 1.02, 1.05, 1.1])  # the page's calibration factors
 
 _LAYERS = (
     "[{'type': type(l).__name__, 'units': getattr(l, 'units', 0) or 0, 'filters': getattr(l, 'filters', 0) or 0, "
@@ -55,6 +59,12 @@ exercise = Exercise(
         "model_fresh": "model.predict(inputs['traces'][:100], verbose=0)",
         # (4) efficiency per SNR bin
         "efficiency": "efficiency",
+        # (5) calibration factors; one expression per factor, each within the time limit of one expression
+        "flips": "flips",
+        "accuracy_scaled": "accuracy_scaled",
+        **{f"p_scaled_{k}": f"predict(inputs['x_test'] * float(inputs['scales'][{k}]))" for k in range(len(SCALES))},
+        "flip_fresh": "[flip_fraction(inputs['traces'], float(s)) for s in inputs['fresh_scales']]",
+        "p_fresh_scaled": "[predict(inputs['traces'] * float(s)) for s in inputs['fresh_scales']]",
     },
 )
 
@@ -79,7 +89,15 @@ def fresh(ctx):
     n_train, n_test = ctx.params["N_TRAIN"], ctx.params["N_TEST"]
     traces = radio.simulate(N_FRESH, seed=int(rng.integers(2**62)))
     band = np.array([rng.uniform(30e6, 45e6), rng.uniform(60e6, 80e6)])
-    sent = {"x_test": data["traces"][-n_test:], "traces": traces["traces"], "band": band}
+    near = 1 + rng.choice([-1, 1]) * 0.01  # a 1 % calibration change, up or down
+    fresh_scales = np.array([near, rng.uniform(0.9, 1.1), rng.uniform(0.7, 0.8), rng.uniform(1.25, 1.4)])
+    sent = {
+        "x_test": data["traces"][-n_test:],
+        "traces": traces["traces"],
+        "band": band,
+        "scales": SCALES,
+        "fresh_scales": fresh_scales,
+    }
     kept = {
         "y_test": data["label"][-n_test:].astype(int),
         "snr_test": data["snr"][-n_test:],
@@ -165,8 +183,6 @@ def conv_gru_test_accuracy_above_065(r, ctx):
     reported = number(r["accuracy"], "accuracy")
     assert abs(reported - acc) < 1e-3, f"expected accuracy = the test accuracy of model at P > 0.5, got {reported:.4f}"
     assert acc > 0.65, f"expected the Conv1D + GRU test accuracy above 0.65, got {acc:.3f}"
-    if not ctx.fast:
-        assert acc > 0.75, f"expected the Conv1D + GRU test accuracy above 0.75 in full mode, got {acc:.3f}"
 
 
 @exercise.check(task="3", points=1)
@@ -209,11 +225,9 @@ def scores_and_aucs_of_both_networks(r, ctx):
         )
     auc = roc_auc_score(y, _probabilities(r, "p_test", len(y)))
     assert auc > 0.7, f"expected an AUC above 0.7 for the Conv1D + GRU network, got {auc:.3f}"
-    if not ctx.fast:
-        assert auc > 0.8, f"expected an AUC above 0.8 for the Conv1D + GRU network in full mode, got {auc:.3f}"
 
 
-@exercise.check(task="3", points=2)
+@exercise.check(task="3", points=1)
 def predict_separates_fresh_traces(r, ctx):
     p = array(r["predict_fresh"], name="predict(traces)")
     assert p.shape == (N_FRESH,), f"expected predict to return P(pulse) of shape (n,), got {p.shape}"
@@ -222,22 +236,12 @@ def predict_separates_fresh_traces(r, ctx):
     assert model.shape == (100,) and np.allclose(p[:100], model, atol=1e-4), "expected predict = P(pulse) from model"
     auc = roc_auc_score(ctx.kept["label_fresh"], p)
     assert auc > 0.7, f"expected an AUC above 0.7 on {N_FRESH} fresh traces, got {auc:.3f}"
-    if not ctx.fast:
+    if not ctx.fast:  # the page's full-mode bound (the last cell); fast mode checks the AUC above 0.7
         band = tuple(array(r["band"], (2,), "band"))
         baseline = roc_auc_score(ctx.kept["label_fresh"], _envelope(ctx.sent["traces"], band))
-        assert auc > max(0.8, baseline), (
-            f"expected an AUC above 0.8 and above the envelope maximum on fresh traces in full mode, got {auc:.3f}"
+        assert auc > baseline, (
+            f"expected an AUC above the envelope maximum's on fresh traces in full mode, got {auc:.3f}"
         )
-
-
-def _recomputed_efficiency(r, ctx):
-    y, snr = ctx.kept["y_test"], ctx.kept["snr_test"]
-    scores = {
-        "Conv1D + GRU": _probabilities(r, "p_test", len(y)),
-        "LSTM": _probabilities(r, "p_rnn_test", len(y)),
-        "envelope maximum": _envelope(ctx.sent["x_test"], tuple(array(r["band"], (2,), "band"))),
-    }
-    return {name: _efficiency(s, y, snr) for name, s in scores.items()}
 
 
 @exercise.check(task="4", points=1)
@@ -264,21 +268,45 @@ def efficiency_per_snr_bin(r, ctx):
         )
 
 
-@exercise.check(task="4", points=1)
-def bright_pulses_are_found(r, ctx):
-    efficiency = _recomputed_efficiency(r, ctx)
-    centre = np.sqrt(SNR_BINS[1:] * SNR_BINS[:-1])
-    bright, faint = centre > 10, centre < 3
-    envelope, network = efficiency["envelope maximum"], efficiency["Conv1D + GRU"]
-    assert np.nanmean(envelope[bright]) > 0.9, (
-        f"expected the envelope maximum to find > 90 % of the pulses with SNR > 10, "
-        f"got {np.nanmean(envelope[bright]):.2f}"
-    )
-    bound = 0.6 if ctx.fast else 0.9
-    assert np.nanmean(network[bright]) > bound, (
-        f"expected the Conv1D + GRU network to find > {bound:.0%} of the pulses with SNR > 10 at 1 % false "
-        f"positives, got {np.nanmean(network[bright]):.2f}"
-    )
-    assert np.nanmean(envelope[faint]) < 0.5, (
-        f"expected the envelope maximum to miss most pulses with SNR < 3, got {np.nanmean(envelope[faint]):.2f}"
-    )
+# ------------------------------------------------------------------------------------------------- task 5
+def _decisions(value, n, what):
+    """The decisions P(pulse) > 0.5 of ``predict``'s outputs ``value`` for ``n`` traces."""
+    p = array(value, name=f"predict's output for {what}")
+    assert p.shape[-1:] == (n,), f"expected predict to return P(pulse) of shape (n,) for {what}, got {p.shape}"
+    return p > 0.5
+
+
+@exercise.check(task="5", points=1)
+def flip_fraction_counts_the_changed_decisions(r, ctx):
+    n, scales = N_FRESH, ctx.sent["fresh_scales"]
+    unchanged = _decisions(r["predict_fresh"], n, f"{n} fresh traces")
+    scaled = _decisions(r["p_fresh_scaled"], n, f"{n} fresh traces times a factor")
+    assert scaled.shape == (len(scales), n), f"expected predict's output for {len(scales)} factors, got {scaled.shape}"
+    got = array(r["flip_fresh"], (len(scales),), "flip_fraction(traces, scale) for fresh traces")
+    for scale, value, decided in zip(scales, got, scaled, strict=True):
+        reference = np.mean(decided != unchanged)
+        assert abs(value - reference) <= 1.5 / n, (
+            f"expected flip_fraction(traces, scale) = the fraction of the traces whose decision P(pulse) > 0.5 "
+            f"changes when they are multiplied by scale, for {n} fresh traces at scale {scale:.3f}; got {value:.4f}"
+        )
+
+
+@exercise.check(task="5", points=1)
+def flips_and_accuracy_on_the_scaled_test_traces(r, ctx):
+    y = ctx.kept["y_test"]
+    n = len(y)
+    decisions = [_decisions(r[f"p_scaled_{k}"], n, f"the test traces times {s}") for k, s in enumerate(SCALES)]
+    unchanged = decisions[int(np.flatnonzero(SCALES == 1.0)[0])]
+    flips = array(r["flips"], (len(SCALES),), "flips")
+    accuracy = array(r["accuracy_scaled"], (len(SCALES),), "accuracy_scaled")
+    for k, scale in enumerate(SCALES):
+        flipped = np.mean(decisions[k] != unchanged)
+        assert abs(flips[k] - flipped) <= 1.5 / n, (
+            f"expected flips = the fraction of the test traces whose decision at each factor of SCALES differs from "
+            f"that at 1.0; at {scale} got {flips[k]:.4f}"
+        )
+        right = np.mean(decisions[k] == y)
+        assert abs(accuracy[k] - right) <= 1.5 / n, (
+            f"expected accuracy_scaled = the test accuracy at P > 0.5 for the test traces times each factor of "
+            f"SCALES; at {scale} got {accuracy[k]:.4f}"
+        )

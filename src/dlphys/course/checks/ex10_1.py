@@ -3,7 +3,7 @@
 The judge rebuilds the notebook's split of ``skymap.load()`` and its network inputs (its own ``features_of``), has
 the student's ``model`` applied to its copy of the test maps, to the maps of the weakest and the strongest signal of
 task (3) (the given seeds) and to maps simulated with the grader's seed, and recomputes accuracies, AUCs, pair
-counts and neighbour lists (NumPy) from these outputs. It never imports TensorFlow.
+counts and neighbour lists of all three layers (NumPy) from these outputs. It never imports TensorFlow.
 """
 
 import numpy as np
@@ -60,12 +60,24 @@ def _features(directions, energy):
     return {"points": points.astype("float32"), "features": (log_e / 0.217 - 1.0)[..., None].astype("float32")}
 
 
-def _knn(points, k):
-    """Indices of the k nearest neighbours of every point (itself excluded), (P, k)."""
+def _knn_agreement(points, neighbours, k):
+    """Fraction of the entries of ``neighbours`` (P, k) that are k nearest neighbours of their point.
+
+    An entry counts where it is another point, listed once in its row, and no farther from the point than the
+    point's k-th nearest neighbour (within float32 rounding): of two points at the same distance (ties, e.g. events
+    with equal features) either is right, whichever of them ``knn_indices`` lists.
+    """
     x = np.asarray(points, dtype=np.float64)
     d2 = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
-    np.fill_diagonal(d2, np.inf)
-    return np.argsort(d2, axis=1, kind="stable")[:, :k]
+    np.fill_diagonal(d2, np.inf)  # a point is never its own neighbour
+    kth = np.sort(d2, axis=1)[:, k - 1 : k]
+    listed = np.sort(np.asarray(neighbours).astype(int), axis=1)
+    if listed.shape != (len(x), k) or listed.min() < 0 or listed.max() >= len(x):
+        return 0.0
+    near = d2[np.arange(len(x))[:, None], listed] <= kth * (1 + 1e-4) + 1e-9
+    once = np.ones_like(near)
+    once[:, 1:] = listed[:, 1:] != listed[:, :-1]
+    return float(np.mean(near & once))
 
 
 @exercise.inputs
@@ -182,11 +194,8 @@ def network_accuracy_and_auc(r, ctx):
         f"expected auc = roc_auc_score of the network on the test maps, got {reported:.4f}"
     )
     assert auc > 0.55, f"expected the network above chance (AUC > 0.55), got {auc:.3f}"
-    if not ctx.fast:
+    if not ctx.fast:  # the page's full-mode bound (task 2); fast mode checks the AUC above
         assert accuracy > 0.8, f"expected a test accuracy above 0.8 in full mode, got {accuracy:.3f}"
-        assert auc > 0.9 and auc > roc_auc_score(y, ctx.kept["pairs_test"]), (
-            f"expected a network AUC above 0.9 and above the pair count's in full mode, got {auc:.3f}"
-        )
 
 
 @exercise.check(task="3", points=2)
@@ -212,7 +221,7 @@ def accuracy_against_signal_strength(r, ctx):
     weak = np.mean((kept["pairs_weak"] >= cut) == kept["label_weak"])
     strong = np.mean((kept["pairs_strong"] >= cut) == kept["label_strong"])
     assert strong > weak + 0.1, "expected the pair count to improve by more than 0.1 from 1 % to 6 % source events"
-    if not ctx.fast:
+    if not ctx.fast:  # the page's full-mode bounds (task 3); fast mode checks the recomputed accuracies above
         weak = values["network"][0]
         strong = np.mean((_probabilities(r, "model_strong", len(kept["label_strong"])) > 0.5) == kept["label_strong"])
         assert strong > weak + 0.2 and strong > 0.9, (
@@ -234,13 +243,10 @@ def predict_on_fresh_maps(r, ctx):
     )
     auc = roc_auc_score(ctx.kept["label_fresh"], p)
     assert auc > 0.5, f"expected an AUC above chance (0.5) on {N_FRESH} fresh maps, got {auc:.3f}"
-    if not ctx.fast:
-        pairs = roc_auc_score(ctx.kept["label_fresh"], skymap.pair_count(ctx.sent["fresh"]["directions"]))
-        assert auc > 0.9 and auc > pairs - 0.05, f"expected an AUC above 0.9 on fresh maps in full mode, got {auc:.3f}"
 
 
 @exercise.check(task="4", points=1)
-def neighbours_of_the_first_two_layers(r, ctx):
+def neighbours_of_the_three_layers(r, ctx):
     k = ctx.params["K"]
     out = r["graph_out"]
     assert isinstance(out, dict), "expected graph_model.predict to return the outputs of two EdgeConv layers"
@@ -251,9 +257,8 @@ def neighbours_of_the_first_two_layers(r, ctx):
     )
     neighbours = array(r["neighbours"], name="neighbours")
     assert neighbours.shape == (3, 500, k), f"expected neighbours, three arrays of shape (500, {k})"
-    for layer, points in enumerate((ctx.sent["one_map"]["points"][0], h1[0])):
-        reference = np.sort(_knn(points, k), axis=1)
-        agree = np.mean(np.sort(neighbours[layer], axis=1) == reference)
+    for layer, points in enumerate((ctx.sent["one_map"]["points"][0], h1[0], h2[0])):
+        agree = _knn_agreement(points, neighbours[layer], k)
         assert agree > 0.99, (
             f"expected neighbours[{layer}] = knn_indices of that layer's input, {agree:.1%} of the entries agree"
         )

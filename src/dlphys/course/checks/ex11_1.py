@@ -344,7 +344,11 @@ def floors_and_the_choice_of_data(r, ctx):
     )
     for key, value in reference.items():
         mine = np.asarray(got[key], dtype=float)
-        assert mine.shape == value.shape and np.allclose(mine, value, rtol=1e-5, atol=1e-8, equal_nan=True), (
+        # The fits stop at the optimiser's tolerance, and the same fit in the sandbox can stop a hair apart from
+        # the judge's: the solution's floor_errors once differed by 2.4e-6 in E/E - 1 (0.8 mm in the core), which
+        # rtol=1e-5 does not allow for values near 0. A wrong estimator is off by percents, so 0.1 % (angle, core)
+        # and 1e-4 (E/E - 1) still tell it apart.
+        assert mine.shape == value.shape and np.allclose(mine, value, rtol=1e-3, atol=1e-4, equal_nan=True), (
             f"expected floor_errors(events, settings)[{key!r}] from the estimators given the truth "
             f"(on fresh events with a threshold of {threshold:.2f} VEM)"
         )
