@@ -724,6 +724,7 @@ def main(argv: list[str] | None = None) -> int:
             args.keep_work,
             shard=shard,
             force=args.force,
+            secret=args.secret,
         )
     except sb.SandboxUnavailable as exc:
         print(
