@@ -31,8 +31,8 @@ def test_code_solution_becomes_nbgrader_stub_with_marker_indent():
 
 
 def test_markdown_answer_becomes_your_answer_here():
-    nb = _notebook(("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"))
-    assert notebooks.student_version(nb).cells[0].source == (
+    nb = _notebook(("markdown", "# Title"), ("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"))
+    assert notebooks.student_version(nb).cells[1].source == (
         "Why?\nYOUR ANSWER HERE\n\n*(A written answer: graded by hand, 2 points.)*"
     )
 
@@ -119,3 +119,14 @@ def test_check_mode_reports_stale_notebooks(tmp_path, capsys):
     assert notebooks.main(["--check", str(src), str(dest)]) == 1
     assert notebooks.main([str(src), str(dest)]) == 0
     assert notebooks.main(["--check", str(src), str(dest)]) == 0
+
+
+def test_student_title_cell_states_the_grading_limits_the_grader_uses():
+    from dlphys.course import grading
+    from dlphys.course.sandbox import Limits
+
+    assert (grading.CELL_TIMEOUT, grading.NOTEBOOK_TIMEOUT) == (Limits().cell, Limits().wall)
+    nb = _notebook(("markdown", "# Exercise 1.1"), ("code", "x = 1"))
+    title = notebooks.student_version(nb).cells[0].source
+    assert title.startswith("# Exercise 1.1\n\n**Grading**")
+    assert f"at most {Limits().cell:g} s per cell" in title and f"{Limits().wall / 60:g} min in all" in title

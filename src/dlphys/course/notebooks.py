@@ -40,6 +40,14 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = "YOUR ANSWER HERE"
+GRADING_NOTE = (
+    "**Grading** runs your notebook from the top in fast mode (`DLPHYS_FAST=1`), with at most {cell} s per cell and"
+    " {wall} min in all: a cell that runs longer is stopped and what it defines is missing. The points come from"
+    " the grader's own checks, on fresh inputs; the `# Grading` cells show you their criteria."
+)
+"""The line added to a student notebook's title cell: how grading runs it, and its limits."""
+WALL_TIMEOUT = 600
+"""Seconds for a whole notebook in grading (the sandbox's default wall limit)."""
 MANUAL_NOTE = "*(A written answer: graded by hand, {points} points.)*"
 """The line under each markdown stub: a student sees what a written answer is worth."""
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -202,8 +210,10 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
     cleared = _nbgrader_clear(course_source(nb, name))
     student = nbformat.v4.new_notebook()
     student.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    for cell in cleared.cells:
+    for index, cell in enumerate(cleared.cells):
         source = cell.source
+        if index == 0 and cell.cell_type == "markdown":
+            source = f"{source}\n\n{GRADING_NOTE.format(cell=CELL_TIMEOUT, wall=WALL_TIMEOUT // 60)}"
         grading = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and grading.get("solution") and grading.get("grade"):
             source = f"{source}\n\n{MANUAL_NOTE.format(points=grading['points'])}"
