@@ -36,3 +36,18 @@ def test_scripts_handlers_frames_and_script_links_are_neutralised():
     lowered = page.lower()
     for bad in ("<script", "onerror=", "<iframe", 'href="javascript:', "<style", 'src="x"'):
         assert bad not in lowered, bad
+
+
+def test_a_docstring_that_mentions_compile_is_not_flagged_but_a_call_of_eval_is():
+    from dlphys.course.submission import lint
+
+    course = nbformat.v4.new_notebook()
+    course.cells = [nbformat.v4.new_code_cell("# YOUR CODE HERE")]
+    student = nbformat.v4.new_notebook()
+    student.cells = [
+        nbformat.v4.new_code_cell('def run():\n    """Build, compile (MSE) and train."""\n    return 1  # eval (no)'),
+        nbformat.v4.new_code_cell('x = eval("1 + 1")'),
+        nbformat.v4.new_code_cell('%%time\nexec ("y = 2")'),
+    ]
+    _, flags = lint(student, course)
+    assert [flag.split(",")[0] for flag in flags] == ["cell 1", "cell 2"], flags

@@ -12,10 +12,12 @@ for the same answers. :func:`lint` and :func:`flags` are notes for the instructo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import stat
+import tokenize
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,6 +305,8 @@ LINT = [
     (re.compile(r"^\s*(from\s+google\.colab|import\s+google\.colab)"), "uses Colab's own module (not there)"),
 ]
 
+DYNAMIC = "builtins, exec, eval or dynamic imports"
+
 FLAGS = [
     (
         re.compile(r"input_transformers|ast_transformers|\.events\.register|register_magic|set_custom_exc"),
@@ -314,7 +318,7 @@ FLAGS = [
     ),
     (
         re.compile(r"\bbuiltins\b|__builtins__|__import__|(?<![.\w])(exec|eval|compile)\s*\("),
-        "builtins, exec, eval or dynamic imports",
+        DYNAMIC,
     ),
     (
         re.compile(r"\b(np|numpy)\.\w+\s*=[^=]|\bnp\.testing\.\w+\s*=[^=]|\bkeras\.\w+\s*=[^=]"),
@@ -346,6 +350,31 @@ def _student_lines(answers: dict[int, str], added: list[str]):
                 yield index, number, line
 
 
+def _code_lines(source: str) -> dict[int, str]:
+    """Each line of ``source`` with its strings and comments blanked (the code a flag may point at).
+
+    A docstring saying "compile (MSE)" is prose, not a call of ``compile``. Where the cell does not tokenize (an
+    IPython magic, a syntax error), the lines are returned as they are.
+    """
+    lines = source.splitlines()
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return dict(enumerate(lines, start=1))
+    masked = [list(line) for line in lines]
+    for token in tokens:
+        if token.type not in (tokenize.STRING, tokenize.COMMENT):
+            continue
+        (row, col), (end_row, end_col) = token.start, token.end
+        for r in range(row, end_row + 1):
+            if r - 1 >= len(masked):
+                break
+            start = col if r == row else 0
+            stop = end_col if r == end_row else len(masked[r - 1])
+            masked[r - 1][start:stop] = " " * (stop - start)
+    return {number: "".join(chars) for number, chars in enumerate(masked, start=1)}
+
+
 def lint(notebook: nbformat.NotebookNode, course: nbformat.NotebookNode) -> tuple[list[str], list[str]]:
     """(friendly notes on honest mistakes, flags for the instructor) of the student's own code."""
     given = {_plain(cell.source) for cell in course.cells}
@@ -353,6 +382,7 @@ def lint(notebook: nbformat.NotebookNode, course: nbformat.NotebookNode) -> tupl
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code" or _plain(cell.source) in given:
             continue
+        code = _code_lines(cell.source)
         for number, line in enumerate(cell.source.splitlines(), start=1):
             stripped = line.strip()
             if not stripped or stripped.startswith("#") or stripped in CODE_STUB:
@@ -363,7 +393,7 @@ def lint(notebook: nbformat.NotebookNode, course: nbformat.NotebookNode) -> tupl
                     notes.append(f"lint: cell {index}, line {number} `{shown}`: {why}")
                     break
             for pattern, why in FLAGS:
-                if pattern.search(line):
+                if pattern.search(code.get(number, line) if why == DYNAMIC else line):
                     flags.append(f"cell {index}, line {number} `{shown}`: {why}")
                     break
     return notes, flags
