@@ -117,7 +117,7 @@ VENV_MIN   ?= .venv-min
 PY_MIN     := $(VENV_MIN)/bin/python
 STAMP_MIN  := $(VENV_MIN)/.dlphys-installed
 MIN_TESTS  ?= tests --ignore=tests/cluster $(addprefix --ignore=tests/course/,test_site.py test_notebooks.py \
-  test_grading.py test_course.py test_sandbox.py test_class_scale.py test_release.py)
+  test_grading.py test_course.py test_sandbox.py test_class_scale.py test_release.py test_feedback.py)
 MIN_NOTEBOOKS := $(sort $(wildcard solutions/0[345]_*.ipynb))
 
 $(STAMP_MIN): pyproject.toml requirements-min.lock
