@@ -12,7 +12,17 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["numerical_gradient", "passed"]
+__all__ = [
+    "binary_classifier_figures",
+    "check_station_maps",
+    "classification_accuracy",
+    "deviation_from_model",
+    "footprint_distances",
+    "input_gradient",
+    "numerical_gradient",
+    "passed",
+    "regression_figures",
+]
 
 
 def numerical_gradient(
@@ -79,9 +89,6 @@ def regression_figures(prediction, truth) -> dict[str, float]:
     return {"r": float(np.corrcoef(prediction, truth)[0, 1]), "mse": mse, "rms": float(np.sqrt(mse))}
 
 
-__all__ += ["regression_figures"]
-
-
 def classification_accuracy(probabilities, labels) -> float:
     """The fraction of samples whose largest class score sits at their label: the accuracy of a classifier.
 
@@ -100,9 +107,6 @@ def classification_accuracy(probabilities, labels) -> float:
             f"probabilities must be (n, n_classes) with one row per label, got {scores.shape} for {len(labels)} labels"
         )
     return float(np.mean(scores.argmax(axis=1) == labels))
-
-
-__all__ += ["classification_accuracy"]
 
 
 def check_station_maps(x, events, time_unit: float = 1e-6, name: str = "x") -> None:
@@ -160,9 +164,6 @@ def check_station_maps(x, events, time_unit: float = 1e-6, name: str = "x") -> N
     )
 
 
-__all__ += ["check_station_maps"]
-
-
 def deviation_from_model(model, inputs, outputs) -> float:
     """Largest absolute difference between reported ``outputs`` and what a Keras ``model`` computes on ``inputs``.
 
@@ -192,9 +193,6 @@ def deviation_from_model(model, inputs, outputs) -> float:
     if computed.size != reported.size:
         raise ValueError(f"outputs hold {reported.size} values, the model gives {computed.size} for these inputs")
     return float(np.max(np.abs(reported - computed), initial=0.0))
-
-
-__all__ += ["deviation_from_model"]
 
 
 def footprint_distances(generated, simulated) -> dict[str, float]:
@@ -228,9 +226,6 @@ def footprint_distances(generated, simulated) -> dict[str, float]:
     }
 
 
-__all__ += ["footprint_distances"]
-
-
 def binary_classifier_figures(probabilities, labels, threshold: float = 0.5) -> dict[str, float]:
     """Accuracy and ROC AUC of a binary classifier, for checking the figures a classification task reports.
 
@@ -257,9 +252,6 @@ def binary_classifier_figures(probabilities, labels, threshold: float = 0.5) -> 
     }
 
 
-__all__ += ["binary_classifier_figures"]
-
-
 def input_gradient(model, x) -> np.ndarray:
     """The gradient of a Keras model's output with respect to its input, sample by sample.
 
@@ -284,6 +276,3 @@ def input_gradient(model, x) -> np.ndarray:
         tape.watch(inputs)
         total = tf.reduce_sum(model(inputs, training=False))
     return np.asarray(tape.gradient(total, inputs), dtype=float)
-
-
-__all__ += ["input_gradient"]
