@@ -139,6 +139,32 @@ def _attacks(paths: dict[str, str]) -> dict[str, str]:
             "    except OSError:\n"
             "        pass"
         ),
+        "spies_on_the_grader": (
+            "import glob, json, os, stat\n"
+            "_seen = sorted(glob.glob('/grader/**', recursive=True) + glob.glob('/scratch/**', recursive=True))\n"
+            "for _path in _seen:\n"
+            "    if _path.endswith(('.npz', 'spec.json')):\n"
+            "        print('LE' + 'AK', _path)\n"
+            "for _pid in [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]:\n"
+            "    for _what in ('fd', 'mem', 'environ'):\n"
+            "        try:\n"
+            "            if _what != 'fd':\n"
+            "                open(f'/proc/{_pid}/{_what}', 'rb').read(1)\n"
+            "                print('LE' + 'AK', _pid, _what)\n"
+            "                continue\n"
+            "            for _fd in os.listdir(f'/proc/{_pid}/fd'):\n"
+            "                _target = os.readlink(f'/proc/{_pid}/fd/{_fd}')\n"
+            "                if _target.startswith('/') and not _target.startswith(('/dev', '/scratch')):\n"
+            "                    print('LE' + 'AK', _pid, _fd, _target)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "print('CMDLINE', open('/proc/1/cmdline').read().replace(chr(0), ' '))\n"
+            "os.makedirs('/scratch/out', exist_ok=True)\n"
+            "json.dump({'done': 0, 'of': 99, 'errors': [], 'timeouts': [], 'dead': True, 'probe': []},\n"
+            "          open('/scratch/out/cells.json', 'w'))\n"
+            "json.dump({'cells': [], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5},\n"
+            "          open('/scratch/out/executed.ipynb', 'w'))"
+        ),
         "outlives_the_notebook": (
             "import os, subprocess, time\n"
             f"subprocess.Popen(['sh', '-c', 'sleep 300 # {MARKER}'], start_new_session=True)\n"
@@ -375,6 +401,18 @@ def test_answer_key_gradebook_and_other_students_are_out_of_reach(graded):
         text = "".join(p.read_text(encoding="utf-8") for p in html)
         assert "LEAK" not in text, text[text.find("LEAK") - 200 : text.find("LEAK") + 200]
         assert "no results" not in text
+
+
+def test_grader_inputs_and_the_runners_record_are_out_of_the_notebooks_reach(graded):
+    """The fresh inputs reach the kernel only after the last cell; the record of the run cannot be forged."""
+    student = "spies_on_the_grader_04_1"
+    text = (graded["out"] / "feedback" / student / f"{MAIN}.html").read_text(encoding="utf-8")
+    assert "CMDLINE" in text  # the attack ran
+    assert "LEAK" not in text, text[text.find("LEAK") - 200 : text.find("LEAK") + 200]
+    assert "--ro-bind" not in text  # bubblewrap's options (host paths) are not on its command line
+    notes = " ".join(graded["by"][(student, MAIN)].notes)
+    assert "kernel died" not in notes  # the forged cells.json was not read
+    assert "Exercise 4.1" in text  # the executed notebook shown is the runner's, not the forged one
 
 
 def test_nothing_outside_the_scratch_copies_changed(graded):

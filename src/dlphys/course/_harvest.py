@@ -1,12 +1,13 @@
-# Runs in the student's kernel, inside the sandbox, after the last cell (the runner appends it as a cell).
-# Evaluates each expression of /grader/spec.json ("collect": name -> expression) in the notebook's namespace, with
-# `inputs` bound to the grader's inputs (/grader/inputs.npz), and writes the values to /scratch/out/results.npz and
+# Runs in the student's kernel, inside the sandbox, after the last cell (the runner appends it as a cell and puts
+# spec.json and inputs.npz into `handover`, a new folder, just before it runs: no student cell could read them).
+# Evaluates each expression of spec.json ("collect": name -> expression) in the notebook's namespace, with
+# `inputs` bound to the grader's inputs (inputs.npz), and writes the values to /scratch/out/results.npz and
 # results.json: NumPy arrays (numbers, booleans, strings; never pickled objects), nested in dicts and lists, or the
 # error the expression raised. Whatever the student's code does to this cell only changes its own results, which
 # the grader checks against its own computations.
 
 
-def _dlphys_harvest():
+def _dlphys_harvest(handover):
     import copy
     import json
     import os
@@ -14,10 +15,9 @@ def _dlphys_harvest():
 
     import numpy as np
 
-    grader = os.environ["DLPHYS_GRADER_DIR"]
     out = os.path.join(os.environ["DLPHYS_SCRATCH_DIR"], "out")
-    spec = json.load(open(os.path.join(grader, "spec.json"), encoding="utf-8"))
-    flat = dict(np.load(os.path.join(grader, "inputs.npz"), allow_pickle=False))
+    spec = json.load(open(os.path.join(handover, "spec.json"), encoding="utf-8"))
+    flat = dict(np.load(os.path.join(handover, "inputs.npz"), allow_pickle=False))
     inputs = {}
     for key, value in flat.items():
         node = inputs

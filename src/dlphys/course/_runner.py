@@ -1,15 +1,24 @@
 """Runs *inside* the sandbox (copied to ``/grader/run.py``): execute the notebook, then collect the results.
 
 Stand-alone on purpose: ``dlphys.course`` is hidden in the sandbox. Reads ``/grader/notebook.ipynb`` (the
-normalised submission), ``/grader/spec.json`` (per-cell limit, what to collect) and ``/grader/harvest.py`` (the
-kernel-side collector); writes to ``/scratch/out``: ``executed.ipynb`` (outputs cut to a size a browser can show)
-and ``cells.json`` (after every cell: how far it got, which cells failed or were stopped). Everything written here
-comes from the student's process and is treated by the grader as untrusted input.
+normalised submission) and ``/grader/harvest.py`` (the kernel-side collector). What the student's code must not
+see comes and goes by file descriptor (see ``sandbox.Channels``), read or opened before the kernel starts, while
+this process is non-dumpable (so ``/proc/<this pid>/fd`` and its memory are closed to the kernel, which runs as the
+same user):
+
+- ``spec`` (per-cell limit, what to collect) and ``inputs`` (the grader's fresh inputs, ``.npz``): read at once and
+  closed; written to a new folder under ``/scratch`` only after the student's last cell, for the collector;
+- ``status`` (after every cell: how far it got, which cells failed or were stopped) and ``notebook`` (the executed
+  notebook, outputs cut to a size a browser can show): written here only.
+
+What the collector writes to ``/scratch/out`` comes from the student's process and is treated as untrusted input.
 """
 
+import ctypes
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -61,17 +70,56 @@ def _trim(cell) -> None:
             output["traceback"] = output.get("traceback", [])[-20:]
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _private() -> None:
+    """Make this process non-dumpable: other processes of the same user get no /proc/<pid>/fd, mem or ptrace."""
+    PR_SET_DUMPABLE = 4
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def _read_channel(name: str, fallback: Path) -> bytes:
+    fd = os.environ.pop(f"DLPHYS_{name.upper()}_FD", None)
+    if fd is not None:
+        with os.fdopen(int(fd), "rb") as handle:
+            return handle.read()
+    path = os.environ.pop(f"DLPHYS_{name.upper()}_PATH", None)
+    return Path(path or fallback).read_bytes()
+
+
+class _Record:
+    """A file this process rewrites (through its descriptor, or at a path where no descriptor was passed)."""
+
+    def __init__(self, name: str, fallback: Path):
+        fd = os.environ.pop(f"DLPHYS_{name.upper()}_FD", None)
+        self.fd = int(fd) if fd is not None else None
+        if self.fd is not None:
+            os.set_inheritable(self.fd, False)
+        path = os.environ.pop(f"DLPHYS_{name.upper()}_PATH", None)
+        self.path = Path(path or fallback)
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, data, 0)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(self.path.suffix + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
 
 
 def main() -> int:
-    spec = json.loads((GRADER / "spec.json").read_text(encoding="utf-8"))
+    _private()
+    spec = json.loads(_read_channel("spec", GRADER / "spec.json"))
+    inputs = _read_channel("inputs", GRADER / "inputs.npz")
+    status_record = _Record("status", OUT / "cells.json")
+    notebook_record = _Record("notebook", OUT / "executed.ipynb")
     nb = nbformat.read(GRADER / "notebook.ipynb", as_version=4)
     harvest = (GRADER / "harvest.py").read_text(encoding="utf-8")
-    nb.cells.append(nbformat.v4.new_code_cell(harvest + "\n_dlphys_harvest()\ndel _dlphys_harvest\n"))
+    handover = Path(tempfile.mkdtemp(prefix="harvest-", dir=OUT.parent))
+    nb.cells.append(nbformat.v4.new_code_cell(f"{harvest}\n_dlphys_harvest({str(handover)!r})\ndel _dlphys_harvest\n"))
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
     client = NotebookClient(
@@ -86,6 +134,9 @@ def main() -> int:
     status = {"done": 0, "of": len(nb.cells) - 3, "errors": [], "timeouts": [], "dead": False, "probe": []}
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
+            if index == len(nb.cells) - 2:  # the collector: the student's cells are done, hand over the inputs
+                (handover / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+                (handover / "inputs.npz").write_bytes(inputs)
             if cell.cell_type == "code":
                 try:
                     client.execute_cell(cell, index)
@@ -111,10 +162,10 @@ def main() -> int:
                             pass
                 _trim(cell)
             status["done"] = min(index, status["of"])
-            _write(OUT / "cells.json", json.dumps(status))
+            status_record.write(json.dumps(status))
     del nb.cells[-2:]  # the collector and the probes are ours, not part of the student's notebook
     del nb.cells[0]
-    _write(OUT / "executed.ipynb", nbformat.writes(nb))
+    notebook_record.write(nbformat.writes(nb))
     return 0
 
 

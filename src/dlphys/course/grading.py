@@ -203,9 +203,17 @@ def run_job(job: Job) -> Result:
             flat[prefix.rstrip("/")] = np.asarray(value)
 
     flatten("", ctx.sent)
-    np.savez(grader / "inputs.npz", **flat)
+    # the inputs and the spec go to the runner by descriptor, never into /grader, where the notebook could read them
+    private = work / "private"
+    private.mkdir(exist_ok=True)
+    os.chmod(private, 0o700)
+    np.savez(private / "inputs.npz", **flat)
     spec = {"cell_timeout": job.limits.cell, "collect": exercise.collect, "collect_timeout": job.limits.cell}
-    (grader / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    (private / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    channels = sb.Channels(
+        read={"spec": private / "spec.json", "inputs": private / "inputs.npz"},
+        write={"status": private / "status.json", "notebook": private / "executed.ipynb"},
+    )
     (grader / "notebook.ipynb").write_text(job.notebook, encoding="utf-8")
     shutil.copyfile(HERE / "_runner.py", grader / "run.py")
     shutil.copyfile(HERE / "_harvest.py", grader / "harvest.py")
@@ -213,10 +221,10 @@ def run_job(job: Job) -> Result:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
     box = _make_sandbox(job.sandbox, job.data_dirs)
-    outcome = box.run("run.py", grader, scratch, job.limits, dict(job.env))
+    outcome = box.run("run.py", grader, scratch, job.limits, dict(job.env), channels)
     result.seconds, result.limits_hit = outcome.seconds, outcome.limits_hit
     out = scratch / "out"
-    status = _read_json(out / "cells.json")
+    status = _read_json(channels.write["status"])
     for hit in outcome.limits_hit:
         result.notes.append(f"limit hit: {_LIMIT_TEXT.get(hit, hit).format(limits=job.limits)}")
     if isinstance(status, dict):
@@ -251,8 +259,7 @@ def run_job(job: Job) -> Result:
     if results is None:
         result.status = "failed"
         result.reasons.append(reason + (f" ({', '.join(outcome.limits_hit)} limit)" if outcome.limits_hit else ""))
-    executed = out / "executed.ipynb"
-    result.feedback = _feedback_html(result, executed)
+    result.feedback = _feedback_html(result, channels.write["notebook"])
     result.judge_seconds = time.monotonic() - started - result.seconds
     if not job.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -5,6 +5,12 @@ normalised notebook, the grader's inputs) and ``scratch`` (writable inside, at `
 directory, ``$HOME`` and ``out/``, where the results are written). Everything else of the machine is either
 absent or read-only, and the command and every process it starts are stopped when it ends or runs out of time.
 
+:class:`Channels` hand files to the command by open file descriptor instead of a path inside: the grader's private
+inputs (``DLPHYS_<NAME>_FD``, read-only) and the runner's own record (written through a descriptor to a host file
+no path inside leads to). The runner reads its inputs, closes them and makes itself non-dumpable before the
+student's kernel starts, so code in the notebook can neither open them by path nor reach them through
+``/proc/<runner>/fd``.
+
 - :class:`BwrapSandbox` (the default, Linux): bubblewrap (Debian package ``bubblewrap``) with new PID, network,
   IPC and UTS namespaces; a file system built from read-only binds of the system, the Python installation, the
   ``dlphys`` package *without* ``dlphys.course`` (the answer key and the grader), the data cache and the data
@@ -59,6 +65,41 @@ class Limits:
     @property
     def cpu_seconds(self) -> int:
         return int(self.cpu if self.cpu is not None else 4 * self.wall)
+
+
+@dataclass
+class Channels:
+    """Host files handed to the sandboxed command by file descriptor (environment ``DLPHYS_<NAME>_FD``).
+
+    ``read``: opened read-only (the grader's inputs). ``write``: created empty and opened for writing (what the
+    runner records); the host reads them after the run. Where an engine cannot pass descriptors (containers), the
+    read files are copied into ``/grader/private`` and the written ones come back from ``/scratch/out/private``
+    (``DLPHYS_<NAME>_PATH``): private from the notebook there only as far as the engine's user separation goes.
+    """
+
+    read: dict[str, Path] = field(default_factory=dict)
+    write: dict[str, Path] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def opened(self):
+        """Yield (environment, descriptors) with every file open; close them afterwards."""
+        fds: list[int] = []
+        env: dict[str, str] = {}
+        try:
+            for name, path in self.read.items():
+                fds.append(os.open(path, os.O_RDONLY))
+                env[f"DLPHYS_{name.upper()}_FD"] = str(fds[-1])
+            for name, path in self.write.items():
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                fds.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                env[f"DLPHYS_{name.upper()}_FD"] = str(fds[-1])
+            for fd in fds:
+                os.set_inheritable(fd, True)
+            yield env, fds
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 @dataclass
@@ -179,7 +220,9 @@ def _rlimits(limits: Limits, memory_by_cgroup: bool) -> list[tuple[int, int]]:
     return out
 
 
-def _run_limited(argv: list[str], limits: Limits, env: dict[str, str] | None, cwd: Path, log: Path) -> Outcome:
+def _run_limited(
+    argv: list[str], limits: Limits, env: dict[str, str] | None, cwd: Path, log: Path, pass_fds: tuple[int, ...] = ()
+) -> Outcome:
     """Run ``argv`` in its own session and cgroup with ``limits``; stop the whole tree at the wall-time limit."""
     cgroup = _Cgroup(limits)
     rlimits = _rlimits(limits, cgroup.limits_memory)
@@ -203,6 +246,7 @@ def _run_limited(argv: list[str], limits: Limits, env: dict[str, str] | None, cw
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=preexec,
+            pass_fds=pass_fds,
         )
         try:
             code = process.wait(timeout=limits.wall)
@@ -232,7 +276,15 @@ class Sandbox:
     name = "sandbox"
     isolated = True
 
-    def run(self, script: str, grader: Path, scratch: Path, limits: Limits, env: dict[str, str]) -> Outcome:
+    def run(
+        self,
+        script: str,
+        grader: Path,
+        scratch: Path,
+        limits: Limits,
+        env: dict[str, str],
+        channels: Channels | None = None,
+    ) -> Outcome:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -340,12 +392,30 @@ class BwrapSandbox(Sandbox):
             args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         return [*args, sys.executable, f"/grader/{script}"]
 
-    def run(self, script: str, grader: Path, scratch: Path, limits: Limits, env: dict[str, str]) -> Outcome:
+    def run(self, script, grader, scratch, limits, env, channels=None) -> Outcome:
         _prepare_scratch(scratch, self.uid if self.root else None)
-        full_env = _environment(env, "/scratch", "/grader")
-        argv = self.argv(script, grader, scratch, full_env)
         log = scratch.parent / f"{scratch.name}.log"
-        return _run_limited(argv, limits, None, scratch.parent, log)
+        with (channels or Channels()).opened() as (fd_env, fds):
+            argv = self.argv(script, grader, scratch, _environment({**env, **fd_env}, "/scratch", "/grader"))
+            # the options go through a pipe (`--args`), so /proc/1/cmdline inside shows no host paths, only the command
+            split = argv.index("--")
+            options = "\0".join(argv[1:split]).encode() + b"\0"
+            read, write = os.pipe()
+            try:
+                if len(options) > 60_000:  # more than a pipe holds before anyone reads: pass them as arguments
+                    command = argv
+                else:
+                    os.write(write, options)
+                    command = [argv[0], "--args", str(read), *argv[split:]]
+                os.close(write)
+                write = -1
+                os.set_inheritable(read, True)
+                return _run_limited(command, limits, None, scratch.parent, log, (*fds, read))
+            finally:
+                for fd in (read, write):
+                    if fd >= 0:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
 
     def check(self) -> None:
         """Raise :class:`SandboxUnavailable` unless a trivial command runs in this sandbox."""
@@ -369,6 +439,17 @@ def _prepare_scratch(scratch: Path, owner: int | None) -> None:
     if owner is not None:
         for path in [scratch, *scratch.rglob("*")]:
             os.chown(path, owner, owner, follow_symlinks=False)
+
+
+def _collect_written(channels: Channels, scratch: Path) -> None:
+    """Copy what a container wrote to ``/scratch/out/private`` to the channel's host files (regular files only)."""
+    for name, path in channels.write.items():
+        source = scratch / "out" / "private" / name
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if source.is_file() and not source.is_symlink() and source.stat().st_size < (256 << 20):
+            shutil.copyfile(source, path)
+        else:
+            Path(path).write_bytes(b"")
 
 
 class ContainerSandbox(Sandbox):
@@ -396,10 +477,22 @@ class ContainerSandbox(Sandbox):
             args += ["-e", f"{key}={value}"]
         return [*args, self.image, "python", f"/grader/{script}"]
 
-    def run(self, script: str, grader: Path, scratch: Path, limits: Limits, env: dict[str, str]) -> Outcome:
+    def run(self, script, grader, scratch, limits, env, channels=None) -> Outcome:
+        channels = channels or Channels()
         _prepare_scratch(scratch, self.uid if os.geteuid() == 0 else None)
-        argv = self.argv(script, grader, scratch, limits, _environment(env, "/scratch", "/grader"))
-        return _run_limited(argv, limits, None, scratch.parent, scratch.parent / f"{scratch.name}.log")
+        paths = {}
+        if channels.read:  # an engine passes no descriptors: the private files go in by path
+            (grader / "private").mkdir(exist_ok=True)
+        for name, path in channels.read.items():
+            shutil.copyfile(path, grader / "private" / name)
+            os.chmod(grader / "private" / name, 0o644)
+            paths[f"DLPHYS_{name.upper()}_PATH"] = f"/grader/private/{name}"
+        for name in channels.write:
+            paths[f"DLPHYS_{name.upper()}_PATH"] = f"/scratch/out/private/{name}"
+        argv = self.argv(script, grader, scratch, limits, _environment({**env, **paths}, "/scratch", "/grader"))
+        outcome = _run_limited(argv, limits, None, scratch.parent, scratch.parent / f"{scratch.name}.log")
+        _collect_written(channels, scratch)
+        return outcome
 
 
 class UnsafeSandbox(Sandbox):
@@ -411,13 +504,15 @@ class UnsafeSandbox(Sandbox):
     def describe(self) -> str:
         return "NO SANDBOX (--unsafe): the students' code ran with the grader's rights"
 
-    def run(self, script: str, grader: Path, scratch: Path, limits: Limits, env: dict[str, str]) -> Outcome:
+    def run(self, script, grader, scratch, limits, env, channels=None) -> Outcome:
         _prepare_scratch(scratch, None)
-        full_env = dict(os.environ)
-        full_env.update(_environment(env, str(scratch), str(grader)))
-        full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env["PATH"]])
-        argv = [sys.executable, str(grader / script)]
-        return _run_limited(argv, limits, full_env, scratch / "work", scratch.parent / f"{scratch.name}.log")
+        with (channels or Channels()).opened() as (fd_env, fds):
+            full_env = dict(os.environ)
+            full_env.update(_environment({**env, **fd_env}, str(scratch), str(grader)))
+            full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env["PATH"]])
+            argv = [sys.executable, str(grader / script)]
+            log = scratch.parent / f"{scratch.name}.log"
+            return _run_limited(argv, limits, full_env, scratch / "work", log, tuple(fds))
 
 
 def default_sandbox(data_dirs: list[Path] | None = None) -> Sandbox:

@@ -343,6 +343,38 @@ FLAGS = [
 ]
 
 
+# Text addressed to whoever (or whatever model) reads a written answer, or hidden from a human reader: flagged, so
+# that the answer is read by a person before its points are given.
+ADDRESSED = [
+    (
+        re.compile(
+            r"\b(ignore|disregard|forget)\b.{0,40}\b(previous|prior|above|earlier|all|any)\b.{0,20}\b(instructions?|"
+            r"prompts?|rules?|rubrics?)\b|\b(system|developer)\s+(prompt|message)\b|\byou\s+are\s+(an?|the)\s+"
+            r"(grader|assistant|ai|language\s+model|llm|marker)\b|\b(as|dear)\s+(an?\s+)?(ai|llm|chatgpt|grader|"
+            r"language\s+model)\b",
+            re.IGNORECASE | re.DOTALL,
+        ),
+        "addresses the grader or an AI model (prompt injection?): read this answer yourself",
+    ),
+    (
+        re.compile(
+            r"\b(give|award|assign|grant)\b.{0,30}\b(full|maximum|max|all(\s+the)?|perfect|top)\s+"
+            r"(points|marks|score|credit|grade)\b|\b\d+\s*/\s*\d+\s+(points|marks)\b.{0,30}\b(deserve|earn|award)",
+            re.IGNORECASE | re.DOTALL,
+        ),
+        "asks for points in the answer itself: read this answer yourself",
+    ),
+    (
+        re.compile(
+            r"<!--|[\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e]|color\s*:\s*(white|#fff\b|#ffffff|transparent)"
+            r"|font-size\s*:\s*0|display\s*:\s*none",
+            re.IGNORECASE,
+        ),
+        "text a reader of the rendered notebook does not see (HTML comment, invisible characters or styling)",
+    ),
+]
+
+
 def _student_lines(answers: dict[int, str], added: list[str]):
     for index, source in [*answers.items(), *((None, s) for s in added)]:
         for number, line in enumerate(source.splitlines(), start=1):
@@ -380,7 +412,14 @@ def lint(notebook: nbformat.NotebookNode, course: nbformat.NotebookNode) -> tupl
     given = {_plain(cell.source) for cell in course.cells}
     notes, flags = [], []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or _plain(cell.source) in given:
+        if _plain(cell.source) in given:
+            continue
+        for pattern, why in ADDRESSED:
+            match = pattern.search(cell.source)
+            if match:
+                shown = match.group(0)[:80].encode("unicode_escape").decode("ascii")
+                flags.append(f"cell {index} ({cell.cell_type}) `{shown}`: {why}")
+        if cell.cell_type != "code":
             continue
         code = _code_lines(cell.source)
         for number, line in enumerate(cell.source.splitlines(), start=1):

@@ -2,13 +2,25 @@
 
 The judge has its own forward pass and backpropagation (below) and evaluates the student's *trained parameters*
 with them on its own copy of the wine data: a student's ``forward`` or a changed ``y_test`` cannot fake a result.
-The student's ``forward`` and ``gradients`` are tested on random parameters and wines drawn with the grader's seed,
-``gradients`` also at the student's trained parameters for a training wine the grader picks. The reported
-``relative_errors`` earn no points of their own: the judge cannot recompute them (they were taken at the parameters
-before training), so the points of task 3 come from the student's ``gradients`` on the grader's inputs.
+
+- ``forward`` and ``gradients`` are tested on random parameters and wines drawn with the grader's seed,
+  ``gradients`` also at the student's trained parameters for a training wine the grader picks. Gradients must
+  agree with the exact derivatives to 1e-12 of their largest entry (the page says so): backpropagation reaches
+  round-off (~1e-16); central finite differences, at their best step, only ~1e-10 (measured: ε = 1e-5 gives
+  1.4e-10 at t = 6, 6.6e-10 at t = 50), so a ``gradients`` that differentiates numerically fails.
+- The untrained parameters are recovered from the given cell of (2) (``y_start, h_start = forward(params,
+  x_test)``: ``logit(h_start)`` is linear in (W, b) and ``y_start`` in (W', b'), a least-squares solve exact to
+  ~1e-14). Task 1 is judged on them (b = 0, b' = the mean quality, W drawn from N(0, 1/11): a Kolmogorov–Smirnov
+  test rejects a fixed pattern of ±0.3 at p ~ 1e-18).
+- ``history`` is judged against the judge's own replays of the stated descent (per-example updates, η, a new
+  random order each epoch) from those untrained parameters: entry 0 exactly, every later entry within ±25 % of the
+  replays' median (orders alone change it by ~6 %), and how far W, b and W' moved within a factor 1.5 of the
+  replays (they agree to ~5 %). A made-up curve, or parameters fitted another way, fail.
+- The reported ``relative_errors`` earn no points of their own: the judge cannot recompute them.
 """
 
 import numpy as np
+from scipy import stats
 
 from dlphys.course.checks import Exercise, array, number
 from dlphys.datasets import wine
@@ -25,6 +37,8 @@ exercise = Exercise(
         "forward_one": "forward(inputs['p'], inputs['x'][0])",
         "gradients": "gradients(inputs['q'], inputs['x1'], float(inputs['t']))",
         "gradients_trained": "gradients(params, inputs['wine'], float(inputs['quality']))",
+        "y_start": "y_start",
+        "h_start": "h_start",
     },
 )
 
@@ -64,7 +78,7 @@ def fresh(ctx):
         "x": rng.normal(size=(7, 11)),
         "q": q,
         "x1": rng.normal(size=11),
-        "t": 6.0,
+        "t": 50.0,
         "wine": data.x_train[i],
         "quality": float(data.y_train[i]),
     }
@@ -84,8 +98,27 @@ def _trained(r, ctx):
     }
 
 
+def _untrained(r, ctx):
+    """The parameters before training, solved for from ``y_start, h_start = forward(params, x_test)`` of (2)."""
+    x = ctx.kept["data"].x_test
+    hidden = ctx.params["N_HIDDEN"]
+    y_start = array(r["y_start"], (len(x),), "y_start (the given cell of (2))")
+    h_start = array(r["h_start"], (len(x), hidden), "h_start (the given cell of (2))")
+    inner = np.all((h_start > 1e-9) & (h_start < 1 - 1e-9), axis=1)
+    assert inner.sum() > 50, "expected h_start = σ(W x + b) of the untrained network, strictly between 0 and 1"
+    ones = np.ones((len(x), 1))
+    wb = np.linalg.lstsq(np.hstack([x, ones])[inner], np.log(h_start[inner] / (1 - h_start[inner])), rcond=None)[0]
+    out = np.linalg.lstsq(np.hstack([h_start, ones]), y_start, rcond=None)[0]
+    start = {"W": wb[:-1].T.copy(), "b": wb[-1].copy(), "W_out": out[:-1, None].copy(), "b_out": np.array(out[-1])}
+    y_check, h_check = _forward(start, x)
+    assert np.allclose(h_check, h_start, atol=1e-8) and np.allclose(y_check, y_start, atol=1e-8), (
+        "expected y_start, h_start of the given cell of (2): the untrained network's output on the test wines"
+    )
+    return start
+
+
 @exercise.check(task="1", points=1)
-def parameters_have_the_books_shapes(r, ctx):
+def parameters_have_the_books_shapes_and_start_values(r, ctx):
     params = r["params"]
     assert isinstance(params, dict) and sorted(params) == ["W", "W_out", "b", "b_out"], (
         "expected params with the keys 'W', 'b', 'W_out', 'b_out'"
@@ -93,6 +126,16 @@ def parameters_have_the_books_shapes(r, ctx):
     _trained(r, ctx)
     for key in params:
         assert np.asarray(params[key]).dtype == np.float64, f"expected params[{key!r}] as float64"
+    start = _untrained(r, ctx)
+    assert np.allclose(start["b"], 0, atol=1e-8), "expected b = 0 before training"
+    assert np.isclose(start["b_out"], ctx.kept["data"].y_train.mean(), atol=1e-8), (
+        "expected b' = the mean quality of the training wines before training"
+    )
+    p_value = stats.kstest(start["W"].ravel() * np.sqrt(11), "norm").pvalue
+    assert p_value > 1e-6, (
+        f"expected W drawn from a normal distribution with standard deviation 1/√11 (Kolmogorov–Smirnov p = "
+        f"{p_value:.1e})"
+    )
 
 
 @exercise.check(task="2", points=2)
@@ -121,9 +164,10 @@ def _compare_gradients(grads, reference, where: str) -> None:
         assert got.size == ref.size, (
             f"expected the gradient of {key!r} with the shape of params[{key!r}], got {got.shape}"
         )
-        # the tolerances of the page's check against central finite differences
-        assert np.allclose(got.reshape(ref.shape), ref, rtol=1e-5, atol=1e-7), (
-            f"expected the gradient of {key!r} {where} to agree with finite differences of ½(y − t)²"
+        error = np.max(np.abs(got.reshape(ref.shape) - ref)) / max(np.max(np.abs(ref)), 1e-300)
+        assert np.isfinite(error) and error < 1e-12, (
+            f"expected the gradient of {key!r} {where} to equal the exact derivative of ½(y − t)² to 1e-12 of its "
+            f"largest entry (backpropagation reaches round-off), got {error:.1e}"
         )
 
 
@@ -140,8 +184,24 @@ def gradients_match_backpropagation_at_the_trained_parameters(r, ctx):
     _compare_gradients(r["gradients_trained"], reference, "at the trained params for a training wine")
 
 
+def _replay(start, data, epochs, rate, seed):
+    """Per-example gradient descent as the page states it; the MSE history and the final parameters."""
+    params = {key: np.array(value, dtype=float) for key, value in start.items()}
+    rng = np.random.default_rng(seed)
+    train = [np.mean((_forward(params, data.x_train)[0] - data.y_train) ** 2)]
+    test = [np.mean((_forward(params, data.x_test)[0] - data.y_test) ** 2)]
+    for _ in range(epochs):
+        for i in rng.permutation(len(data.y_train)):
+            grads = _gradients(params, data.x_train[i], data.y_train[i])
+            for key in params:
+                params[key] = params[key] - rate * np.reshape(grads[key], params[key].shape)
+        train.append(np.mean((_forward(params, data.x_train)[0] - data.y_train) ** 2))
+        test.append(np.mean((_forward(params, data.x_test)[0] - data.y_test) ** 2))
+    return np.array(train), np.array(test), params
+
+
 @exercise.check(task="4", points=2)
-def training_lowers_the_error(r, ctx):
+def history_is_the_descent_from_the_untrained_network(r, ctx):
     data = ctx.kept["data"]
     params = _trained(r, ctx)
     history = r["history"]
@@ -158,12 +218,29 @@ def training_lowers_the_error(r, ctx):
         f"expected history['test'][-1] = the test MSE of the trained params, got {test[-1]:.4f}"
     )
     baseline = np.mean((data.y_train - data.y_train.mean()) ** 2)
-    assert train[0] > train[-1], (
-        f"expected the training MSE to fall, got {train[0]:.3f} before and {train[-1]:.3f} after"
-    )
     assert mse_train < 0.85 * baseline, (
         f"expected a training MSE below 0.85 × the constant-mean baseline, got {mse_train / baseline:.2f} × baseline"
     )
+    start = _untrained(r, ctx)
+    replays = [_replay(start, data, epochs, ctx.params["LEARNING_RATE"], ctx.seed + k) for k in range(4)]
+    for name, got, column in (("train", train, 0), ("test", test, 1)):
+        median = np.median([replay[column] for replay in replays], axis=0)
+        assert np.isclose(got[0], median[0], rtol=1e-6), (
+            f"expected history[{name!r}][0] = the MSE of the untrained network of (2), got {got[0]:.4f}"
+        )
+        ratio = got[1:] / median[1:]
+        worst = int(np.argmax(np.abs(np.log(ratio))))
+        assert np.all((ratio > 0.75) & (ratio < 1.25)), (
+            f"expected every entry of history[{name!r}] within ±25 % of the grader's own runs of the stated descent "
+            f"from your untrained params; entry {worst + 1} is {ratio[worst]:.2f} × theirs"
+        )
+    for key in ("W", "b", "W_out"):
+        moved = np.linalg.norm(params[key] - start[key])
+        typical = np.median([np.linalg.norm(replay[2][key] - start[key]) for replay in replays])
+        assert typical / 1.5 < moved < typical * 1.5, (
+            f"expected params[{key!r}] to move from its untrained value as far as in the grader's runs of the stated "
+            f"descent (within a factor 1.5), got {moved / typical:.2f} × theirs"
+        )
 
 
 @exercise.check(task="5", points=2)
