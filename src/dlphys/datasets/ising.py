@@ -20,6 +20,12 @@ m = Σ s_i / L² (signed, or |m|). The exact infinite-lattice references are
 * :func:`onsager_magnetization` (Onsager 1949, proved by Yang 1952):
   m₀(T) = (1 - sinh(2β)^{-4})^{1/8} below Tc and 0 above.
 
+**The exact finite lattice.** :func:`log_partition_function` is ln Z(T) of the L × L torus from Kaufman's
+solution (1949) in Beale's form (1996), summed in log space (Z overflows a float for L = 32); it equals the sum over
+all 2^(L²) configurations for L = 2, 3, 4 to 1e-12 and gives Onsager's u(T) at L = 128 as −∂ln Z/∂β to 1e-7.
+Since the energy is a sufficient statistic, p(s | T) = e^{−E(s)/T} / Z(T) makes :func:`temperature_posterior`
+p(T | s) exact for any prior: the reference a network's temperature estimate with an error bar can be judged by.
+
 **Algorithm.** Wolff's single-cluster update (Wolff 1989): pick a random seed spin, grow a cluster
 by adding each aligned neighbour with probability p = 1 - exp(-2/T), and flip the whole cluster.
 It is rejection free and nearly free of critical slowing down (dynamic exponent z ≈ 0.25 against
@@ -78,6 +84,8 @@ References:
     U. Wolff, Phys. Rev. Lett. 62, 361 (1989) - single-cluster algorithm.
     A. D. Sokal, "Monte Carlo methods in statistical mechanics: foundations and new algorithms",
     in Functional Integration, NATO ASI Series B 361, 131 (1997) - autocorrelation windows.
+    B. Kaufman, Phys. Rev. 76, 1232 (1949) - the partition function of the finite lattice.
+    P. D. Beale, Phys. Rev. Lett. 76, 78 (1996) - Kaufman's Z in the form used here (exact density of states).
     G. L. Steele, D. Lea, C. H. Flood, OOPSLA 2014, 453 - SplitMix64.
     A. M. Ferrenberg, D. P. Landau, Y. J. Wong, Phys. Rev. Lett. 69, 3382 (1992) - generator
     defects show up in Wolff simulations.
@@ -458,6 +466,99 @@ def onsager_magnetization(temperature) -> np.ndarray | float:
         inner = 1.0 - np.sinh(2.0 / t) ** -4.0
     m = np.where(t < TC, np.clip(inner, 0.0, None) ** 0.125, 0.0)
     return float(m) if m.ndim == 0 else m
+
+
+# --- the exact finite lattice ----------------------------------------------------------------------
+def _log_2cosh(x: np.ndarray) -> np.ndarray:
+    """ln(2 cosh x) without overflow."""
+    a = np.abs(x)
+    return a + np.log1p(np.exp(-2.0 * a))
+
+
+def _log_abs_2sinh(x: np.ndarray) -> np.ndarray:
+    """ln|2 sinh x| without overflow (-inf at x = 0)."""
+    a = np.abs(x)
+    with np.errstate(divide="ignore"):
+        return a + np.log(-np.expm1(-2.0 * a))
+
+
+def log_partition_function(temperature, size: int) -> np.ndarray | float:
+    """ln Z(T) of the ``size`` × ``size`` lattice with periodic boundaries, exact (J = k_B = 1).
+
+    Kaufman's solution (1949) in the form of Beale (1996), for L = ``size`` and K = 1/T:
+
+        Z = ½ (2 sinh 2K)^{L²/2} (Z₁ + Z₂ + Z₃ + Z₄),
+        Z₁ = Π_{r=0}^{L-1} 2 cosh(L γ_{2r+1}/2),   Z₂ = Π 2 sinh(L γ_{2r+1}/2),
+        Z₃ = Π_{r=0}^{L-1} 2 cosh(L γ_{2r}/2),     Z₄ = Π 2 sinh(L γ_{2r}/2),
+        cosh γ_k = cosh 2K coth 2K − cos(πk/L) (γ_k > 0, k ≥ 1),   γ₀ = 2K + ln tanh K.
+
+    γ₀ changes sign at Tc (sinh 2K = 1): Z₄ is negative above Tc. The products overflow for L = 32 (ln Z ~ 10³),
+    so everything is summed in log space with signs. ``temperature`` may be an array; returns its shape.
+    """
+    t = np.asarray(temperature, dtype=float)
+    if np.any(~(t > 0)):
+        raise ValueError(f"temperature must be > 0 (units of J/k_B), got {temperature}")
+    n = _positive_int(size, "size", 2)
+    k = 1.0 / t[..., None]
+    two_k = 2.0 * k
+    c = np.cosh(two_k) / np.tanh(two_k) - np.cos(np.pi * np.arange(2 * n) / n)
+    gamma = np.arccosh(np.maximum(c, 1.0))
+    gamma[..., 0] = two_k[..., 0] + np.log(np.tanh(k[..., 0]))
+    odd, even = 0.5 * n * gamma[..., 1::2], 0.5 * n * gamma[..., 0::2]
+    logs = np.stack(
+        [
+            _log_2cosh(odd).sum(-1),
+            _log_abs_2sinh(odd).sum(-1),
+            _log_2cosh(even).sum(-1),
+            _log_abs_2sinh(even).sum(-1),
+        ],
+        axis=-1,
+    )
+    signs = np.ones_like(logs)
+    signs[..., 3] = np.prod(np.sign(even), axis=-1)  # only γ₀ can be negative (or zero, at Tc exactly)
+    top = logs.max(axis=-1, keepdims=True)
+    total = np.sum(signs * np.exp(logs - top), axis=-1)
+    log_z = -math.log(2.0) + 0.5 * n * n * np.log(2.0 * np.sinh(two_k[..., 0])) + top[..., 0] + np.log(total)
+    return float(log_z) if log_z.ndim == 0 else log_z
+
+
+def temperature_posterior(spins, grid, prior=None) -> dict:
+    """The exact posterior p(T | s) ∝ p(T) e^{−E(s)/T} / Z(T) of lattices ``spins`` (N, L, L) on a temperature grid.
+
+    The energy E(s) is sufficient: the posterior depends on the lattice only through it. ``grid``: increasing
+    temperatures (G,) in J/k_B, fine enough to resolve the posterior (its width is ~0.03 J/k_B for L = 32);
+    ``prior``: None (flat on the grid's range), or prior densities on the grid (G,). Densities are normalised with
+    the trapezoidal rule. Returns a dict of ``density`` (N, G), ``cdf`` (N, G), ``mean`` (N,) and ``std`` (N,),
+    in J/k_B.
+    """
+    s = _as_lattices(spins)
+    if s.ndim == 2:
+        s = s[None]
+    if s.ndim != 3:
+        raise ValueError(f"spins must have shape (N, L, L) or (L, L), got {np.shape(spins)}")
+    grid = np.asarray(grid, dtype=float)
+    if grid.ndim != 1 or len(grid) < 3 or np.any(np.diff(grid) <= 0) or grid[0] <= 0:
+        raise ValueError("grid must be at least 3 increasing positive temperatures (J/k_B)")
+    log_prior = np.zeros_like(grid)
+    if prior is not None:
+        prior = np.asarray(prior, dtype=float)
+        if prior.shape != grid.shape or np.any(prior < 0):
+            raise ValueError(f"prior must be non-negative densities on the grid, shape {grid.shape}")
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(prior)
+    size = s.shape[-1]
+    energy = energy_per_spin(s) * size * size  # total energy (N,), units of J
+    log_post = log_prior - energy[:, None] / grid - log_partition_function(grid, size)
+    log_post -= log_post.max(axis=1, keepdims=True)
+    density = np.exp(log_post)
+    widths = np.diff(grid)
+    steps = 0.5 * (density[:, 1:] + density[:, :-1]) * widths
+    norm = steps.sum(axis=1, keepdims=True)
+    density /= norm
+    cdf = np.concatenate([np.zeros((len(density), 1)), np.cumsum(steps / norm, axis=1)], axis=1)
+    mean = np.trapezoid(density * grid, grid, axis=1)
+    var = np.trapezoid(density * (grid - mean[:, None]) ** 2, grid, axis=1)
+    return {"density": density, "cdf": cdf, "mean": mean, "std": np.sqrt(var)}
 
 
 # --- autocorrelation --------------------------------------------------------------------------------
