@@ -125,3 +125,15 @@ def test_check_helpers_state_the_criterion():
         checks.array([1, np.nan], name="y")
     assert checks.number(np.array([[2.5]])) == 2.5
     assert re.fullmatch(r"ex\d\d_\d+", checks.module_name("04_1_network_by_hand"))
+
+
+def test_results_behind_a_link_are_not_read(tmp_path):
+    """A link in the results folder (the notebook could plant one) is refused, not followed."""
+    real = _results(tmp_path, {"results": {"x": {"ok": {"none": True}}}})
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for name in ("results.json", "results.npz"):
+        (linked / name).symlink_to(real / name)
+    assert "x" in checks.Results(real)
+    with pytest.raises(checks.ResultMissing, match="no results"):
+        checks.Results(linked)

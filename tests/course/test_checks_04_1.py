@@ -28,7 +28,6 @@ def _numeric(params, x, t):
 
 def _student(ctx, start, gradients=_backprop, history=None, trained=None):
     data = wine.load(test_fraction=0.2, seed=42).standardized()
-    y_start, h_start = judge._forward(start, data.x_test)
     train, test, params = judge._replay(start, data, PARAMS["EPOCHS"], PARAMS["LEARNING_RATE"], seed=2024)
     params = trained or params
     if history is None:
@@ -45,8 +44,7 @@ def _student(ctx, start, gradients=_backprop, history=None, trained=None):
         "forward_one": list(judge._forward(sent["p"], sent["x"][0])),
         "gradients": gradients(sent["q"], sent["x1"], float(sent["t"])),
         "gradients_trained": gradients(params, sent["wine"], float(sent["quality"])),
-        "y_start": y_start,
-        "h_start": h_start,
+        "params_start": start,
     }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import psutil
 import pytest
 
@@ -165,6 +167,15 @@ def _attacks(paths: dict[str, str]) -> dict[str, str]:
             "json.dump({'cells': [], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5},\n"
             "          open('/scratch/out/executed.ipynb', 'w'))"
         ),
+        "links_its_results": (
+            "import os\n"
+            "def _swap(*args):\n"
+            "    if os.path.isfile('/scratch/out/results.json') and not os.path.islink('/scratch/out/results.json'):\n"
+            "        for _name in ('results.json', 'results.npz'):\n"
+            "            os.remove('/scratch/out/' + _name)\n"
+            f"            os.symlink({paths['planted']!r} + '/' + _name, '/scratch/out/' + _name)\n"
+            "get_ipython().events.register('post_run_cell', _swap)"
+        ),
         "outlives_the_notebook": (
             "import os, subprocess, time\n"
             f"subprocess.Popen(['sh', '-c', 'sleep 300 # {MARKER}'], start_new_session=True)\n"
@@ -238,7 +249,12 @@ def make_class(folder: Path, out: Path, port: int) -> dict[str, str]:
             "/etc/dlphys-pwned",
         ],
         "port": port,
+        "planted": str(out.parent / "planted"),  # results on the grader's machine that a link could point at
     }
+    planted = out.parent / "planted"
+    planted.mkdir(exist_ok=True)
+    (planted / "results.json").write_text(json.dumps({"results": {}}))
+    np.savez(planted / "results.npz")
     for name in ATTACKED:
         short = name[:4]
         hand_in(f"honest_{short}", name, notebooks.answered(_solution(name), name))
@@ -378,7 +394,7 @@ def test_blank_notebook_gets_no_points_and_a_reason_per_check(graded, name):
 
 @pytest.mark.parametrize(
     ("student", "name"),
-    [(a, MAIN) for a in _attacks({"globs": [], "writes": [], "port": 0})]
+    [(a, MAIN) for a in _attacks({"globs": [], "writes": [], "port": 0, "planted": ""})]
     + [(a, n) for n in ATTACKED[1:] for a in ("input_transformer", "patched_numpy", "reads_answer_key")]
     + [(a, MAIN) for a in ABUSES]
     + [("edits_metadata", MAIN)],
@@ -413,6 +429,12 @@ def test_grader_inputs_and_the_runners_record_are_out_of_the_notebooks_reach(gra
     notes = " ".join(graded["by"][(student, MAIN)].notes)
     assert "kernel died" not in notes  # the forged cells.json was not read
     assert "Exercise 4.1" in text  # the executed notebook shown is the runner's, not the forged one
+
+
+def test_results_are_never_read_through_a_link_the_notebook_planted(graded):
+    """Links in /scratch/out to files of the grader's machine (another student's results) are not followed."""
+    result = graded["by"][("links_its_results_04_1", MAIN)]
+    assert any("returned no results" in reason for reason in result.reasons), (result.reasons, result.verdicts)
 
 
 def test_nothing_outside_the_scratch_copies_changed(graded):

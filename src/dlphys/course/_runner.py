@@ -9,14 +9,17 @@ same user):
 - ``spec`` (per-cell limit, what to collect) and ``inputs`` (the grader's fresh inputs, ``.npz``): read at once and
   closed; written to a new folder under ``/scratch`` only after the student's last cell, for the collector;
 - ``status`` (after every cell: how far it got, which cells failed or were stopped) and ``notebook`` (the executed
-  notebook, outputs cut to a size a browser can show): written here only.
-
-What the collector writes to ``/scratch/out`` comes from the student's process and is treated as untrusted input.
+  notebook, outputs cut to a size a browser can show): written here only;
+- ``results`` and ``arrays``: what the collector wrote to ``/scratch/out/results.json`` and ``results.npz``, read
+  here, inside the sandbox, as regular files and never through a link (a link the notebook planted there could
+  otherwise point the grader, outside, at another student's files). Their content comes from the student's
+  process and is treated by the judge as untrusted input.
 """
 
 import ctypes
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -99,7 +102,9 @@ class _Record:
         self.path = Path(path or fallback)
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        self.write_bytes(text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, data, 0)
@@ -108,6 +113,19 @@ class _Record:
         tmp = self.path.with_suffix(self.path.suffix + ".part")
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
+
+
+def _regular_file(path: Path, limit: int = 512 << 20) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a link, not a device), else nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return b""
+        data = handle.read(limit + 1)
+    return data if len(data) <= limit else b""
 
 
 def main() -> int:
@@ -163,6 +181,8 @@ def main() -> int:
                 _trim(cell)
             status["done"] = min(index, status["of"])
             status_record.write(json.dumps(status))
+    for name, filename in (("results", "results.json"), ("arrays", "results.npz")):
+        _Record(name, OUT / "private" / filename).write_bytes(_regular_file(OUT / filename))
     del nb.cells[-2:]  # the collector and the probes are ours, not part of the student's notebook
     del nb.cells[0]
     notebook_record.write(nbformat.writes(nb))

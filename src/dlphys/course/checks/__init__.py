@@ -22,8 +22,11 @@ outputs.
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,19 +135,28 @@ class Exercise:
         return verdicts
 
 
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file, opened without following a symbolic link (``O_NOFOLLOW``)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        return handle.read(MAX_RESULTS_BYTES + 1)
+
+
 class Results:
     """The values that came back from the sandbox (``results.json`` + ``results.npz``), read without pickle."""
 
     def __init__(self, out: Path):
         meta_path, npz_path = out / "results.json", out / "results.npz"
-        if not meta_path.is_file() or not npz_path.is_file():
+        if any(p.is_symlink() or not p.is_file() or not p.stat().st_size for p in (meta_path, npz_path)):
             raise ResultMissing("the notebook returned no results (it stopped before its last cell had run)")
         size = meta_path.stat().st_size + npz_path.stat().st_size
         if size > MAX_RESULTS_BYTES:
             raise ResultMissing(f"the results are {size >> 20} MiB, more than {MAX_RESULTS_BYTES >> 20} MiB")
         try:
-            self._meta = json.loads(meta_path.read_text(encoding="utf-8"))["results"]
-            with np.load(npz_path, allow_pickle=False) as data:
+            self._meta = json.loads(_read_regular(meta_path).decode("utf-8"))["results"]
+            with np.load(io.BytesIO(_read_regular(npz_path)), allow_pickle=False) as data:
                 self._arrays = {key: data[key] for key in data.files}
         except (ValueError, KeyError, OSError, TypeError) as exc:
             raise ResultMissing(f"the results could not be read ({type(exc).__name__})") from exc

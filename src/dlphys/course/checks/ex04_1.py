@@ -8,10 +8,9 @@ with them on its own copy of the wine data: a student's ``forward`` or a changed
   agree with the exact derivatives to 1e-12 of their largest entry (the page says so): backpropagation reaches
   round-off (~1e-16); central finite differences, at their best step, only ~1e-10 (measured: ε = 1e-5 gives
   1.4e-10 at t = 6, 6.6e-10 at t = 50), so a ``gradients`` that differentiates numerically fails.
-- The untrained parameters are recovered from the given cell of (2) (``y_start, h_start = forward(params,
-  x_test)``: ``logit(h_start)`` is linear in (W, b) and ``y_start`` in (W', b'), a least-squares solve exact to
-  ~1e-14). Task 1 is judged on them (b = 0, b' = the mean quality, W drawn from N(0, 1/11): a Kolmogorov–Smirnov
-  test rejects a fixed pattern of ±0.3 at p ~ 1e-18).
+- The untrained parameters are ``params_start``, the copy the given cell of (2) keeps. Task 1 is judged on them
+  (b = 0, b' = the mean quality, W drawn from N(0, 1/11): a Kolmogorov–Smirnov test rejects a fixed pattern of
+  ±0.3 at p ~ 1e-18; it cannot tell normal quantiles in a random order from a draw).
 - ``history`` is judged against the judge's own replays of the stated descent (per-example updates, η, a new
   random order each epoch) from those untrained parameters: entry 0 exactly, every later entry within ±25 % of the
   replays' median (orders alone change it by ~6 %), and how far W, b and W' moved within a factor 1.5 of the
@@ -37,8 +36,7 @@ exercise = Exercise(
         "forward_one": "forward(inputs['p'], inputs['x'][0])",
         "gradients": "gradients(inputs['q'], inputs['x1'], float(inputs['t']))",
         "gradients_trained": "gradients(params, inputs['wine'], float(inputs['quality']))",
-        "y_start": "y_start",
-        "h_start": "h_start",
+        "params_start": "params_start",
     },
 )
 
@@ -99,22 +97,18 @@ def _trained(r, ctx):
 
 
 def _untrained(r, ctx):
-    """The parameters before training, solved for from ``y_start, h_start = forward(params, x_test)`` of (2)."""
-    x = ctx.kept["data"].x_test
+    """The parameters before training: ``params_start``, the copy the given cell of (2) keeps."""
+    start = r["params_start"]
     hidden = ctx.params["N_HIDDEN"]
-    y_start = array(r["y_start"], (len(x),), "y_start (the given cell of (2))")
-    h_start = array(r["h_start"], (len(x), hidden), "h_start (the given cell of (2))")
-    inner = np.all((h_start > 1e-9) & (h_start < 1 - 1e-9), axis=1)
-    assert inner.sum() > 50, "expected h_start = σ(W x + b) of the untrained network, strictly between 0 and 1"
-    ones = np.ones((len(x), 1))
-    wb = np.linalg.lstsq(np.hstack([x, ones])[inner], np.log(h_start[inner] / (1 - h_start[inner])), rcond=None)[0]
-    out = np.linalg.lstsq(np.hstack([h_start, ones]), y_start, rcond=None)[0]
-    start = {"W": wb[:-1].T.copy(), "b": wb[-1].copy(), "W_out": out[:-1, None].copy(), "b_out": np.array(out[-1])}
-    y_check, h_check = _forward(start, x)
-    assert np.allclose(h_check, h_start, atol=1e-8) and np.allclose(y_check, y_start, atol=1e-8), (
-        "expected y_start, h_start of the given cell of (2): the untrained network's output on the test wines"
+    assert isinstance(start, dict) and sorted(start) == ["W", "W_out", "b", "b_out"], (
+        "expected params_start (the given cell of (2)) with the keys 'W', 'b', 'W_out', 'b_out'"
     )
-    return start
+    return {
+        "W": array(start.get("W"), (hidden, 11), "params_start['W']"),
+        "b": array(start.get("b"), (hidden,), "params_start['b']"),
+        "W_out": array(start.get("W_out"), (hidden, 1), "params_start['W_out']"),
+        "b_out": np.array(number(start.get("b_out"), "params_start['b_out']")),
+    }
 
 
 @exercise.check(task="1", points=1)
@@ -226,20 +220,20 @@ def history_is_the_descent_from_the_untrained_network(r, ctx):
     for name, got, column in (("train", train, 0), ("test", test, 1)):
         median = np.median([replay[column] for replay in replays], axis=0)
         assert np.isclose(got[0], median[0], rtol=1e-6), (
-            f"expected history[{name!r}][0] = the MSE of the untrained network of (2), got {got[0]:.4f}"
+            f"expected history[{name!r}][0] = the MSE of the untrained network params_start, got {got[0]:.4f}"
         )
         ratio = got[1:] / median[1:]
         worst = int(np.argmax(np.abs(np.log(ratio))))
         assert np.all((ratio > 0.75) & (ratio < 1.25)), (
             f"expected every entry of history[{name!r}] within ±25 % of the grader's own runs of the stated descent "
-            f"from your untrained params; entry {worst + 1} is {ratio[worst]:.2f} × theirs"
+            f"from params_start; entry {worst + 1} ({got[worst + 1]:.4f}) is not"
         )
     for key in ("W", "b", "W_out"):
         moved = np.linalg.norm(params[key] - start[key])
         typical = np.median([np.linalg.norm(replay[2][key] - start[key]) for replay in replays])
         assert typical / 1.5 < moved < typical * 1.5, (
-            f"expected params[{key!r}] to move from its untrained value as far as in the grader's runs of the stated "
-            f"descent (within a factor 1.5), got {moved / typical:.2f} × theirs"
+            f"expected params[{key!r}] to move from params_start as far as in the grader's runs of the stated descent "
+            f"(within a factor 1.5); yours moved by {moved:.3f} (Euclidean norm), which is not"
         )
 
 
