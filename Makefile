@@ -13,7 +13,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install lab run test notebooks check-notebooks data bench clean test-min lint dist site
+.PHONY: install lab run test notebooks check-notebooks data bench clean test-min lint dist site readme
 
 install: $(STAMP)
 
@@ -104,6 +104,11 @@ data: install
 # executed solutions of `make run`. Warnings are errors; every internal link is checked.
 site: install
 	DLPHYS_HUB=$(HUB) $(PY) -m dlphys.course.site $(if $(EXECUTED),--solutions $(EXECUTED))
+
+# The README's JupyterHub column: nbgitpuller links to the course's hub (make readme HUB=https://hub...), or
+# mybinder.org links without HUB.
+readme: install
+	$(PY) -m dlphys.course.release readme README.md $(if $(HUB),--hub $(HUB))
 
 bench: install
 	$(PY) benchmarks/run_all.py

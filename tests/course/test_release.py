@@ -127,3 +127,22 @@ def test_hub_link_is_an_nbgitpuller_link():
         "branch": ["main"],
         "urlpath": ["lab/tree/ex/notebooks/a b.ipynb"],
     }
+
+
+def test_readme_hub_column_links_every_exercise_to_the_hub_or_to_binder():
+    from dlphys.course.release import readme_hub_column
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "](notebooks/" in line]
+    hub = readme_hub_column(readme, "https://github.com/dlphys/dlphys", "main", "https://hub.uni.example")
+    hub_rows = [line for line in hub.splitlines() if line.startswith("| ") and "](notebooks/" in line]
+    assert len(hub_rows) == len(rows) == len(list((ROOT / "notebooks").glob("*.ipynb")))
+    for line in hub_rows:
+        notebook = line.split("](notebooks/", 1)[1].split(")", 1)[0]
+        assert line.endswith(f"urlpath=lab/tree/dlphys/notebooks/{notebook}) |"), line
+        assert line.count("https://hub.uni.example/hub/user-redirect/git-pull?") == 1
+    header = next(line for line in hub.splitlines() if line.startswith("| Chapter |"))
+    rule = hub.splitlines()[hub.splitlines().index(header) + 1]
+    assert header.count(" | ") + 1 == rule.count("---")  # one rule cell per column
+    back = readme_hub_column(hub, "https://github.com/dlphys/dlphys")
+    assert back == readme_hub_column(readme, "https://github.com/dlphys/dlphys") == readme  # idempotent, in sync

@@ -53,6 +53,49 @@ def colab_link(repository: str, branch: str, notebook: str) -> str | None:
     return f"{COLAB}{parts.path.strip('/').removesuffix('.git')}/blob/{branch}/{notebook}"
 
 
+BINDER = "https://mybinder.org/v2/gh/"
+HUB_COLUMN = "JupyterHub"
+
+
+def binder_link(repository: str, branch: str, notebook: str) -> str | None:
+    """mybinder.org's link (a public BinderHub, i.e. a JupyterHub) that opens ``notebook`` of a GitHub repository."""
+    parts = urlsplit(repository)
+    if parts.netloc != "github.com":
+        return None
+    return f"{BINDER}{parts.path.strip('/').removesuffix('.git')}/{quote(branch)}?labpath={quote(notebook, safe='')}"
+
+
+def readme_hub_column(readme: str, repository: str, branch: str = "main", hub: str | None = None) -> str:
+    """``readme`` with the exercise table's JupyterHub column filled in (added after Colab where it is missing).
+
+    With ``hub`` every row links to the nbgitpuller link of that hub (:func:`hub_link`); without, to mybinder.org
+    (:func:`binder_link`), which needs no hub of the course's own. Text links, no badge images: the course site
+    shows the table offline too.
+    """
+    lines = readme.splitlines(keepends=True)
+    out = []
+    for line in lines:
+        stripped = line.rstrip("\n")
+        cells = stripped.split(" | ")
+        match = re.search(r"\]\((notebooks/[\w.-]+\.ipynb)\)", stripped)
+        if stripped.startswith("| Chapter | Exercise |"):
+            header = [c.strip("| ") for c in cells]
+            if HUB_COLUMN not in header:
+                stripped += f" {HUB_COLUMN} |"
+        elif stripped.startswith("|---|") and out and out[-1].startswith("| Chapter | Exercise |"):
+            if stripped.count("|---") < out[-1].count(" | ") + 1:
+                stripped += "---|"
+        elif stripped.startswith("| ") and match and "colab.research.google.com" in stripped:
+            notebook = match.group(1)
+            link = hub_link(hub, repository, branch, notebook) if hub else binder_link(repository, branch, notebook)
+            text = "open on the hub" if hub else "Binder"
+            cell = f"[{text}]({link})" if link else "—"
+            colab_end = stripped.index(") |", stripped.index("colab.research.google.com/github")) + 3
+            stripped = stripped[:colab_end] + f" {cell} |"
+        out.append(stripped + ("\n" if line.endswith("\n") else ""))
+    return "".join(out)
+
+
 def _release_notebook(solution: Path, repository: str, branch: str) -> nbformat.NotebookNode:
     nb = student_version(nbformat.read(solution, as_version=4), solution.name)
     name = f"notebooks/{solution.name}"
@@ -181,6 +224,18 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["readme"]:  # make readme [HUB=...]: the README's JupyterHub column
+        parser = argparse.ArgumentParser(prog="python -m dlphys.course.release readme")
+        parser.add_argument("readme", type=Path)
+        parser.add_argument("--repository", default="https://github.com/dlphys/dlphys")
+        parser.add_argument("--branch", default="main")
+        parser.add_argument("--hub", help="the course's JupyterHub (default: links to mybinder.org)")
+        args = parser.parse_args(argv[1:])
+        text = args.readme.read_text(encoding="utf-8")
+        args.readme.write_text(readme_hub_column(text, args.repository, args.branch, args.hub), encoding="utf-8")
+        print(f"{args.readme}: JupyterHub column for {args.hub or 'mybinder.org'}")
+        return 0
     parser = argparse.ArgumentParser(prog="python -m dlphys.course.release", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="the release folder to write (emptied first)")
     parser.add_argument("--repository", required=True, help="where the release is published (its git URL)")
