@@ -60,3 +60,11 @@ def test_bad_padding_says_what_is_allowed(padding):
 def test_padding_larger_than_the_image_is_refused():
     with pytest.raises(ValueError, match="larger than the image"):
         PeriodicPadding2D(5)(_lattices(0, size=4))
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from dlphys.layers import periodic
+
+    assert doctest.testmod(periodic).attempted > 0 and doctest.testmod(periodic).failed == 0

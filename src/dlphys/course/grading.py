@@ -494,9 +494,6 @@ def grade(
     env = {"DLPHYS_FAST": os.environ.get("DLPHYS_FAST", "1"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     env["KERAS_BACKEND"] = "tensorflow"
-    if os.environ.get("DLPHYS_GRADE_THREADS"):  # EXPERIMENT
-        for key in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[key] = os.environ["DLPHYS_GRADE_THREADS"]
     from dlphys import config
 
     data_dirs = [config.data_dir()] + [Path(p) for p in os.environ.get(config.MIRROR_ENV, "").split(os.pathsep) if p]

@@ -38,11 +38,23 @@ def _pairs(padding) -> tuple[tuple[int, int], tuple[int, int]]:
 
 @keras.saving.register_keras_serializable(package="dlphys")
 class PeriodicPadding2D(keras.layers.Layer):
-    """Periodic (toroidal) padding of channels-last images (B, H, W, C) -> (B, H + top + bottom, W + left + right, C).
+    """Periodic (toroidal) padding of channels-last images.
 
     Args:
         padding: int (the same on all four sides), (rows, cols) (symmetric), or ((top, bottom), (left, right));
             each at most the image's size along its axis.
+
+    Input shape:
+        (B, H, W, C).
+
+    Output shape:
+        (B, H + top + bottom, W + left + right, C).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+        >>> PeriodicPadding2D(1)(x)[0, :, :, 0].numpy().astype(int).tolist()
+        [[8, 6, 7, 8, 6], [2, 0, 1, 2, 0], [5, 3, 4, 5, 3], [8, 6, 7, 8, 6], [2, 0, 1, 2, 0]]
     """
 
     def __init__(self, padding=1, **kwargs):
