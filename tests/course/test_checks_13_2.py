@@ -1,0 +1,74 @@
+"""The judge of 13.2 against thermometers whose quality is known: the exact posterior itself, and worse ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlphys.course import checks
+from dlphys.course.checks import Context
+from dlphys.course.checks import ex13_2 as judge
+
+PARAMS = {"N_CHAINS": 200, "N_TEST_CHAINS": 100, "T_MIN": 1.5, "T_MAX": 3.5, "SIZE": 32, "SEED": 42}
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    exercise = checks.load("13_2_ising_thermometer")
+    ctx = Context("13_2_ising_thermometer", 3, PARAMS, True)
+    exercise.prepare(ctx)
+    return exercise, ctx
+
+
+def _results(ctx, widen=1.0, shift=0.0):
+    """What a notebook whose network reports the exact posterior's mean (+ shift σ) and width (× widen) returns."""
+    fresh, test = ctx.kept["fresh_posterior"], ctx.kept["test_posterior"]
+
+    def net(posterior):
+        return [posterior["mean"] + shift * posterior["std"], widen * posterior["std"]]
+
+    figures = judge._figures(*net(test), ctx.kept["T_test"], test, ctx.kept["grid"])
+    y_true, y_pred = ctx.sent["y_true"][:, 0], ctx.sent["y_pred"]
+    nll = np.mean(0.5 * ((y_true - y_pred[:, 0]) / np.exp(y_pred[:, 1])) ** 2 + y_pred[:, 1] + 0.5 * np.log(2 * np.pi))
+    return {
+        "energy_std": judge.energy_std(ctx.sent["T"], 32),
+        "exact_mean": test["mean"],
+        "exact_std": test["std"],
+        "nll": nll,
+        "fresh": net(fresh),
+        "test": net(test),
+        **figures,
+    }
+
+
+def _points(exercise, ctx, results):
+    per_task: dict[str, float] = {}
+    for verdict in exercise.judge(results, ctx):
+        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
+    return per_task
+
+
+def test_the_exact_posterior_as_a_network_earns_every_point(prepared):
+    exercise, ctx = prepared
+    assert sum(_points(exercise, ctx, _results(ctx)).values()) == 10
+
+
+def test_the_regenerated_test_lattices_are_the_notebooks(prepared):
+    """The judge rebuilds the test set as the given cell does: 100 temperatures × 10 lattices in fast mode."""
+    _, ctx = prepared
+    assert ctx.sent["spins_test"].shape == (1000, 32, 32) and len(np.unique(ctx.kept["T_test"])) == 100
+
+
+@pytest.mark.parametrize(("widen", "shift"), [(1.6, 0.0), (0.6, 0.0), (1.0, 1.2)])
+def test_a_width_or_a_mean_far_off_loses_the_points_of_task_2(prepared, widen, shift):
+    exercise, ctx = prepared
+    per_task = _points(exercise, ctx, _results(ctx, widen, shift))
+    assert per_task["2"] <= 2 and per_task["3"] == 2  # reported numbers that describe the network still count
+
+
+def test_reported_numbers_that_do_not_describe_the_network_lose_their_points(prepared):
+    exercise, ctx = prepared
+    results = _results(ctx, widen=1.2)
+    results.update(sigma_ratio=1.0, mean_offset=0.0, nll_gap=results["nll_floor"])
+    per_task = _points(exercise, ctx, results)
+    assert per_task["3"] == 0 and per_task["5"] == 0
