@@ -100,6 +100,7 @@ import warnings
 
 import numba
 import numpy as np
+from scipy.integrate import trapezoid
 from scipy.special import ellipk
 from tqdm import tqdm
 
@@ -556,8 +557,8 @@ def temperature_posterior(spins, grid, prior=None) -> dict:
     norm = steps.sum(axis=1, keepdims=True)
     density /= norm
     cdf = np.concatenate([np.zeros((len(density), 1)), np.cumsum(steps / norm, axis=1)], axis=1)
-    mean = np.trapezoid(density * grid, grid, axis=1)
-    var = np.trapezoid(density * (grid - mean[:, None]) ** 2, grid, axis=1)
+    mean = trapezoid(density * grid, grid, axis=1)  # SciPy's: np.trapezoid needs NumPy >= 2
+    var = trapezoid(density * (grid - mean[:, None]) ** 2, grid, axis=1)
     return {"density": density, "cdf": cdf, "mean": mean, "std": np.sqrt(var)}
 
 
