@@ -24,14 +24,14 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from dlphys.course.submission import _read_regular as read_regular
 
 MAX_RESULTS_BYTES = 512 << 20
 """Largest ``results.npz`` the judge opens (a bigger one is itself the reason for 0 points)."""
@@ -135,15 +135,6 @@ class Exercise:
         return verdicts
 
 
-def _read_regular(path: Path) -> bytes:
-    """The bytes of a regular file, opened without following a symbolic link (``O_NOFOLLOW``)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        return handle.read(MAX_RESULTS_BYTES + 1)
-
-
 class Results:
     """The values that came back from the sandbox (``results.json`` + ``results.npz``), read without pickle."""
 
@@ -155,8 +146,8 @@ class Results:
         if size > MAX_RESULTS_BYTES:
             raise ResultMissing(f"the results are {size >> 20} MiB, more than {MAX_RESULTS_BYTES >> 20} MiB")
         try:
-            self._meta = json.loads(_read_regular(meta_path).decode("utf-8"))["results"]
-            with np.load(io.BytesIO(_read_regular(npz_path)), allow_pickle=False) as data:
+            self._meta = json.loads(read_regular(meta_path, MAX_RESULTS_BYTES).decode("utf-8"))["results"]
+            with np.load(io.BytesIO(read_regular(npz_path, MAX_RESULTS_BYTES)), allow_pickle=False) as data:
                 self._arrays = {key: data[key] for key in data.files}
         except (ValueError, KeyError, OSError, TypeError) as exc:
             raise ResultMissing(f"the results could not be read ({type(exc).__name__})") from exc
