@@ -26,6 +26,9 @@ all 2^(L²) configurations for L = 2, 3, 4 to 1e-12 and gives Onsager's u(T) at 
 Since the energy is a sufficient statistic, p(s | T) = e^{−E(s)/T} / Z(T) makes :func:`temperature_posterior`
 p(T | s) exact for any prior: the reference a network's temperature estimate with an error bar can be judged by.
 
+**An imperfect detector.** :func:`readout` misreads each spin with a given probability p: the readout's
+magnetisation is (1 − 2p) m on average and its energy (1 − 2p)² E, a known shift between simulation and "data".
+
 **Algorithm.** Wolff's single-cluster update (Wolff 1989): pick a random seed spin, grow a cluster
 by adding each aligned neighbour with probability p = 1 - exp(-2/T), and flip the whole cluster.
 It is rejection free and nearly free of critical slowing down (dynamic exponent z ≈ 0.25 against
@@ -438,6 +441,25 @@ def magnetization(spins, absolute: bool = False) -> np.ndarray | float:
     m = _as_lattices(spins).mean(axis=(-2, -1), dtype=np.float64)
     m = np.abs(m) if absolute else m
     return float(m) if m.ndim == 0 else m
+
+
+def readout(spins, flip_probability: float, seed=0) -> np.ndarray:
+    """The spins as an imperfect detector reads them: each one misread (flipped) with ``flip_probability``.
+
+    ``spins``: ±1 lattices (..., L, L); returns int8 lattices of the same shape. Flips are independent, so the
+    number of misread spins of a lattice is binomial(L², p) and the mean magnetisation of the readout is
+    (1 − 2p)·m, while the energy per spin is pulled towards 0 by (1 − 2p)²: a "detector" whose data differ from
+    the simulation used for training (domain adaptation, chapter 19). ``seed``: an int or a NumPy Generator.
+    """
+    s = _as_lattices(spins)
+    if not np.all(np.abs(s) == 1):
+        raise ValueError("spins must be ±1 lattices (..., L, L), as ising.simulate returns them")
+    p = float(flip_probability)
+    if not 0.0 <= p <= 0.5:
+        raise ValueError(f"flip_probability must lie in [0, 0.5] (0.5 erases the lattice), got {flip_probability!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    flips = rng.random(s.shape) < p
+    return np.where(flips, -s, s).astype(np.int8)
 
 
 def onsager_energy(temperature) -> np.ndarray | float:
