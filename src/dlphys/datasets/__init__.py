@@ -31,6 +31,7 @@ NAMES = (
     "skymap",
     "planing",
     "speckle",
+    "double_well",
 )
 
 
