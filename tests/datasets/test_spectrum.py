@@ -64,3 +64,10 @@ def test_load_caches_the_default_samples(data_dir):
     first = spectrum.load(fast=True)
     assert first["sim_reco"].shape == (100_000,) and first["data_truth"].shape == (25_000,)
     assert np.array_equal(spectrum.load(fast=True)["data_reco"], first["data_reco"])
+
+
+def test_many_values_at_once_use_a_spline_that_equals_the_quadrature():
+    r = np.random.default_rng(8).uniform(17.6, 20.6, 5000)
+    for kind in spectrum.KINDS:
+        by_quadrature = np.concatenate([spectrum.reco_density(part, kind) for part in np.array_split(r, 5)])
+        assert np.allclose(spectrum.reco_density(r, kind), by_quadrature, rtol=2e-6)

@@ -11,7 +11,8 @@ air-shower reconstruction of this package has (``dlphys.reco``, exercise 7.2: ab
 lost: every simulated event has a reconstructed value.
 
 **Exact references.** :func:`reco_density` is the density of r, ∫ dt p(t) N(r; t + b(t), σ(t)), by quadrature on
-a grid of 4001 truth values (it integrates to 1 within 1e-6); its ratio for data and simulation is the exact
+a grid of 4001 truth values (it integrates to 1 within 1e-6; for more than 2201 values of r at once, a cubic
+spline through it, relative error below 2e-6); its ratio for data and simulation is the exact
 refinement weight (:func:`refinement_weight`), which a data-versus-simulation classifier can at best learn;
 :func:`truth_weight` is the truth-level ratio an unfolding recovers.
 
@@ -21,10 +22,11 @@ smearing has the stated bias and width.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
-from scipy import integrate
+from scipy import integrate, interpolate
 
 from dlphys import config
 from dlphys.datasets import _cache
@@ -37,6 +39,7 @@ KINDS = ("simulation", "data")
 N_FULL = {"simulation": 400_000, "data": 100_000}
 N_FAST = {"simulation": 100_000, "data": 25_000}
 _T_GRID = np.linspace(T_MIN, T_MAX, 4001)
+_R_GRID = np.linspace(17.0, 21.4, 2201)  # r beyond it has a density below 1e-30
 
 
 def resolution(t) -> np.ndarray:
@@ -59,10 +62,21 @@ def truth_density(t, kind: str = "simulation") -> np.ndarray:
 def reco_density(r, kind: str = "simulation") -> np.ndarray:
     """The exact density of the reconstructed r (per unit r), by quadrature over the truth."""
     r = np.asarray(r, dtype=float)
+    if r.size > _R_GRID.size:  # many values: a cubic spline through the quadrature on a grid of 0.002 (rel. 2e-6)
+        return np.nan_to_num(_reco_spline(_kind(kind))(r), nan=0.0)
+    return _reco_quadrature(r, kind)
+
+
+def _reco_quadrature(r: np.ndarray, kind: str) -> np.ndarray:
     p_t = truth_density(_T_GRID, kind)
     sigma, mean = resolution(_T_GRID), _T_GRID + bias(_T_GRID)
     kernel = np.exp(-0.5 * ((r[..., None] - mean) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
     return integrate.trapezoid(kernel * p_t, _T_GRID, axis=-1)
+
+
+@functools.lru_cache(maxsize=2)
+def _reco_spline(kind: str) -> interpolate.CubicSpline:
+    return interpolate.CubicSpline(_R_GRID, _reco_quadrature(_R_GRID, kind), extrapolate=False)
 
 
 def refinement_weight(r) -> np.ndarray:
