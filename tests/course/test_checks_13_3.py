@@ -1,0 +1,217 @@
+"""The judge of 13.3 against error bars whose quality is known: a calibrated synthetic estimator, and worse ones.
+
+No trained network is needed: the "networks" below know the true energy of the judge's showers and add Gaussian
+errors of a chosen width, so their rms, coverage and pulls are known in advance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlphys.course import checks
+from dlphys.course.checks import Context
+from dlphys.course.checks import ex13_3 as judge
+from dlphys.datasets import airshower
+
+PARAMS = {
+    "N_TRAIN": 8000,
+    "N_VAL": 2000,
+    "N_FRESH": 5000,
+    "N_OOD": 2000,
+    "N_SCALING": [1000, 3000, 8000],
+    "N_MEMBERS": 5,
+    "E_RANGE": (18.5, 20.0),
+    "OOD_RANGE": (20.0, 20.5),
+    "E_BINS": [18.5, 18.75, 19.0, 19.25, 19.5, 19.75, 20.0],
+    "SEED": 133,
+}
+ALE, EPI = 0.055, 0.02  # dex: the width of the common error and of each member's own error
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    exercise = checks.load("13_3_airshower_uncertainty")
+    ctx = Context("13_3_airshower_uncertainty", 5, PARAMS, True)
+    exercise.prepare(ctx)
+    return exercise, ctx
+
+
+def _members(truth, seed, m=5, common=ALE, own=EPI):
+    """(M, 2, n): members sharing an error of width `common` and each adding its own of width `own`."""
+    rng = np.random.default_rng(seed)
+    shared = truth + common * rng.standard_normal(len(truth))
+    mus = shared + own * rng.standard_normal((m, len(truth)))
+    return np.stack([mus, np.full_like(mus, common)], axis=1)
+
+
+def _combine(members):
+    return np.array([members[:, 0].mean(0), np.sqrt(np.mean(members[:, 1] ** 2, 0)), members[:, 0].std(0)])
+
+
+def _dropout(truth, seed):
+    rng = np.random.default_rng(seed)
+    return np.array(
+        [truth + 0.06 * rng.standard_normal(len(truth)), np.full(len(truth), 0.06), np.full(len(truth), 0.03)]
+    )
+
+
+def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
+    kept, sent, p = ctx.kept, ctx.sent, ctx.params
+    edges = np.asarray(p["E_BINS"], dtype=float)
+    truth, nb, ood = kept["logE"], kept["nb_logE"], kept["ood_logE"]
+    rng = np.random.default_rng(11)
+
+    def network(y):  # errors of a width that varies from shower to shower, reported × reported_width/single_width
+        width = single_width * np.exp(0.3 * rng.standard_normal(len(y)))
+        return np.array([y + width * rng.standard_normal(len(y)), width * reported_width / single_width])
+
+    single, single_nb = network(truth), network(nb)
+    own = EPI if members_differ else 0.0
+    members = _members(truth, 1, own=own)
+    ensemble_nb, ensemble_ood = _combine(_members(nb, 2, own=own)), _combine(_members(ood - 0.1, 3, own=own))
+    dropout, dropout_nb, dropout_ood = _dropout(truth, 4), _dropout(nb, 5), _dropout(ood - 0.05, 6)
+    widths = dict(zip(p["N_SCALING"], (0.1, 0.08, 0.06), strict=True))
+    scaling_nb = {
+        str(n): np.array([nb + w * rng.standard_normal(len(nb)), np.full(len(nb), w)]) for n, w in widths.items()
+    }
+    scaling_fresh = {
+        str(n): np.array([truth + w * rng.standard_normal(len(truth)), np.full(len(truth), w)])
+        for n, w in widths.items()
+    }
+
+    def ood_entry(out, fresh_out):
+        return {
+            "bias": np.mean(out[0] - ood),
+            "coverage68": np.mean(np.abs(out[0] - ood) < np.hypot(out[1], out[2])),
+            "epistemic_ratio": np.median(out[2]) / max(np.median(fresh_out[2]), 1e-12),
+        }
+
+    z = (sent["y_true"] - sent["y_pred"][:, 0]) / np.exp(sent["y_pred"][:, 1])
+    return {
+        "features_fresh": kept["features_fresh"],
+        "x_train_shape": np.array([p["N_TRAIN"], 162]),
+        "x_val": kept["x_val"],
+        "y_val": kept["y_val"],
+        "nll": np.mean(0.5 * z**2 + sent["y_pred"][:, 1] + 0.5 * np.log(2 * np.pi)),
+        "single_fresh": single,
+        "members_fresh": list(members),
+        "ensemble_fresh": _combine(members),
+        "dropout_fresh": dropout,
+        "dropout_pair": dropout[:, :2],
+        "evaluate_drawn": judge.evaluate(sent["mu"], sent["sigma"], sent["log_e"], edges),
+        "evaluation": {
+            "single": judge.evaluate(single_nb[0], single_nb[1], nb, edges),
+            "ensemble": judge.evaluate(ensemble_nb[0], np.hypot(*ensemble_nb[1:]), nb, edges),
+            "dropout": judge.evaluate(dropout_nb[0], np.hypot(*dropout_nb[1:]), nb, edges),
+        },
+        "single_nb": single_nb,
+        "ensemble_nb": ensemble_nb,
+        "dropout_nb": dropout_nb,
+        "scaling": {
+            n: {"rms": np.sqrt(np.mean((v[0] - nb) ** 2)), "sigma_median": np.median(v[1])}
+            for n, v in scaling_nb.items()
+        },
+        "scaling_nb": scaling_nb,
+        "scaling_fresh": scaling_fresh,
+        "ood_figures": {
+            "ensemble": ood_entry(ensemble_ood, ensemble_nb),
+            "dropout": ood_entry(dropout_ood, dropout_nb),
+        },
+        "ensemble_ood": ensemble_ood,
+        "dropout_ood": dropout_ood,
+    }
+
+
+def _points(exercise, ctx, results):
+    per_task: dict[str, float] = {}
+    for verdict in exercise.judge(results, ctx):
+        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
+    return per_task
+
+
+def test_calibrated_estimators_earn_every_point(prepared):
+    exercise, ctx = prepared
+    assert sum(_points(exercise, ctx, _results(ctx)).values()) == 10
+
+
+def test_the_regenerated_showers_are_the_notebooks(prepared):
+    """The judge rebuilds the notebook's fresh showers as its given cell does (seed SEED + 1)."""
+    _, ctx = prepared
+    again = airshower.simulate(PARAMS["N_FRESH"], seed=PARAMS["SEED"] + 1, log_energy_range=PARAMS["E_RANGE"])
+    assert np.array_equal(ctx.kept["nb_logE"], again["logE"])
+    assert ctx.kept["ood_logE"].min() >= 20.0 and ctx.sent["fresh"]["signal"].shape == (judge.N_GRADER, 9, 9)
+    assert "logE" not in ctx.sent["fresh"] and "logE" not in ctx.sent["nb_fresh"]  # the student never gets the truth
+
+
+def test_a_network_that_ignores_the_footprint_loses_task_2(prepared):
+    exercise, ctx = prepared
+    results = _results(ctx)
+    results["single_fresh"] = np.array([np.full(judge.N_GRADER, 19.25), np.full(judge.N_GRADER, 0.43)])
+    per_task = _points(exercise, ctx, results)
+    assert per_task["2"] == 0.5 and per_task["1"] == 1  # gaussian_nll still counts
+
+
+@pytest.mark.parametrize("reported", [0.03, 0.12])
+def test_an_error_bar_a_factor_two_off_loses_task_2(prepared, reported):
+    exercise, ctx = prepared
+    assert _points(exercise, ctx, _results(ctx, reported_width=reported))["2"] == 0.5
+
+
+def test_identical_members_lose_task_3(prepared):
+    exercise, ctx = prepared
+    assert _points(exercise, ctx, _results(ctx, members_differ=False))["3"] <= 1
+
+
+def test_an_ensemble_not_combined_by_the_recipe_loses_its_point(prepared):
+    exercise, ctx = prepared
+    results = _results(ctx)
+    mu, ale, epi = results["ensemble_fresh"]
+    results["ensemble_fresh"] = np.array([mu, ale, epi**2])  # variance instead of standard deviation
+    assert _points(exercise, ctx, results)["3"] == 1
+
+
+def test_dropout_off_or_batchnorm_in_training_mode_loses_task_4(prepared):
+    exercise, ctx = prepared
+    off = _results(ctx)
+    off["dropout_fresh"][2] = 0.0  # dropout switched off at prediction: no spread
+    assert _points(exercise, ctx, off)["4"] == 0
+    batch = _results(ctx)
+    batch["dropout_pair"] = batch["dropout_pair"] + np.array([[0.3], [0.0], [0.0]])  # two showers alone go astray
+    assert _points(exercise, ctx, batch)["4"] == 0
+
+
+def test_reported_numbers_that_do_not_describe_the_networks_lose_their_points(prepared):
+    exercise, ctx = prepared
+    results = _results(ctx)
+    results["evaluation"]["ensemble"]["coverage68"] = 0.683
+    results["scaling"]["1000"]["rms"] = 0.2
+    results["ood_figures"]["ensemble"]["coverage68"] = 0.68
+    per_task = _points(exercise, ctx, results)
+    assert per_task["5"] == 1 and per_task["6"] == 0.5 and per_task["7"] == 0
+
+
+def test_an_evaluate_with_the_wrong_coverage_loses_its_point(prepared):
+    exercise, ctx = prepared
+    results = _results(ctx)
+    s = ctx.sent
+    wrong = judge.evaluate(s["mu"], 2 * s["sigma"], s["log_e"], np.asarray(PARAMS["E_BINS"], dtype=float))
+    results["evaluate_drawn"] = {**results["evaluate_drawn"], "coverage68": wrong["coverage68"]}
+    assert _points(exercise, ctx, results)["5"] == 1
+
+
+def test_networks_that_do_not_improve_with_data_lose_half_of_task_6(prepared):
+    exercise, ctx = prepared
+    results = _results(ctx)
+    results["scaling_fresh"]["8000"] = results["scaling_fresh"]["1000"]
+    assert _points(exercise, ctx, results)["6"] == 0.5
+
+
+def test_an_ensemble_of_networks_that_ignore_the_footprint_loses_its_calibration_point(prepared):
+    """Constant members with the spread of the energies as σ cover about 0.57 and miss the rms bound by far."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    n = judge.N_GRADER
+    members = np.stack([np.stack([np.full(n, 19.25 + 0.001 * k), np.full(n, 0.43)]) for k in range(5)])
+    results["members_fresh"], results["ensemble_fresh"] = list(members), _combine(members)
+    assert _points(exercise, ctx, results)["3"] == 1  # combined by the recipe, but not a calibrated energy
