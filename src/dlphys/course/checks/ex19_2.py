@@ -100,7 +100,7 @@ def fresh(ctx):
     sim, data = samples(p)
     g_from = rng.normal(GAUSS_MEANS[0], GAUSS_WIDTH, N_GAUSS)
     matrix = rng.uniform(0, 1, (8, 6)) + 3 * np.eye(8, 6)
-    b_bins = np.sort(rng.uniform(18.0, 20.0, 9))
+    b_bins = np.concatenate([[17.9], np.sort(rng.uniform(18.0, 20.0, 7)), [20.1]])  # contain every event, as stated
     sent = {
         "truth": truth,
         "reco": truth + spectrum.bias(truth) + spectrum.resolution(truth) * rng.standard_normal(len(truth)),
