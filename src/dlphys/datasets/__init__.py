@@ -30,8 +30,10 @@ NAMES = (
     "radio",
     "skymap",
     "planing",
+    "energy_loss",
     "speckle",
     "double_well",
+    "spectrum",
 )
 
 

@@ -1,0 +1,272 @@
+"""The judge of 14.1 against answers whose quality is known: the exact statistics themselves, and wrong ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from dlphys.course import checks
+from dlphys.course.checks import Context
+from dlphys.course.checks import ex14_1 as judge
+from dlphys.datasets import energy_loss
+
+PARAMS = {"N_TEST": 40_000, "N_COMPONENTS": 6, "SEED": 7, "C_CAUCHY": 5.0}
+GRID = np.geomspace(0.2, 5.0, 300)
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    exercise = checks.load("14_1_energy_loss")
+    ctx = Context("14_1_energy_loss", 11, PARAMS, True)
+    exercise.prepare(ctx)
+    return exercise, ctx
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    """Best Barron density and a two-Gaussian approximation of the standard Moyal density (fitted once)."""
+    z = np.linspace(-5.0, 60.0, 40001)
+    f = stats.moyal.pdf(z)
+
+    def barron(theta):
+        a, log_b, alpha = theta
+        alpha = float(np.clip(alpha, 0.01, 1.99))
+        b = np.exp(log_b)
+        return np.trapezoid(f * judge.barron_rho((z - a) / b, alpha, 1.0), z) + log_b + judge.log_barron_z(alpha)
+
+    best_barron = optimize.minimize(barron, [0.5, 0.0, 1.0], method="Nelder-Mead").x
+
+    def two_gaussians(theta):
+        w = 1 / (1 + np.exp(-theta[0]))
+        m, s = theta[1:3], np.exp(theta[3:5])
+        g = w * stats.norm.pdf(z, m[0], s[0]) + (1 - w) * stats.norm.pdf(z, m[1], s[1])
+        return -np.trapezoid(f * np.log(np.maximum(g, 1e-300)), z)
+
+    fit = optimize.minimize(two_gaussians, [1.0, 0.0, 3.0, 0.0, 1.0], method="Nelder-Mead", options={"maxiter": 4000})
+    w = 1 / (1 + np.exp(-fit.x[0]))
+    return best_barron, (np.array([w, 1 - w]), fit.x[1:3], np.exp(fit.x[3:5]))
+
+
+def _mdn(p, moyal2):
+    weights, means, widths = moyal2
+    w, mu, sigma = [], [], []
+    for s, fraction in enumerate(energy_loss.FRACTIONS):
+        loc, scale = energy_loss.moyal_parameters(p, s)
+        for j in range(2):
+            w.append(np.full_like(p, fraction * weights[j]))
+            mu.append(loc + scale * means[j])
+            sigma.append(scale * widths[j])
+    return [np.stack(v, axis=1) for v in (w, mu, sigma)]
+
+
+def _quantiles(p):
+    q = energy_loss.conditional_statistics(GRID, quantiles=judge.TAUS)["quantiles"]
+    return np.stack([np.interp(np.log(p), np.log(GRID), q[:, j]) for j in range(len(judge.TAUS))], axis=1)
+
+
+def _gaussian(p):
+    exact = energy_loss.conditional_statistics(GRID)
+    return [np.interp(np.log(p), np.log(GRID), exact[key]) for key in ("mean", "std")]
+
+
+@pytest.fixture(scope="module")
+def exact(prepared, shapes):
+    return _exact_results(prepared[1], shapes)
+
+
+def _results(ctx, exact, **wrong):
+    """What a notebook whose networks are the exact statistics returns, with ``wrong`` replacing entries.
+
+    The models' outputs follow the replaced predictions, except where ``wrong`` replaces them too.
+    """
+    results = {**exact, **wrong}
+    raw = _raw_outputs(results)
+    return {**results, **{k: v for k, v in raw.items() if k not in wrong}}
+
+
+def _exact_results(ctx, shapes):
+    """What a notebook whose networks are the exact statistics returns."""
+    s, kept = ctx.sent, ctx.kept
+    y, f = s["y"].astype(float), s["f"].astype(float)
+    best_barron, moyal2 = shapes
+    a, log_b, alpha = best_barron
+    loc, scale = energy_loss.moyal_parameters(s["p_pions"].astype(float), "pion")
+    g = s["f_gaussian"].astype(float)
+    m = s["f_mdn"].astype(float)
+    k = m.shape[1] // 3
+    w = np.exp(m[:, :k]) / np.exp(m[:, :k]).sum(axis=1, keepdims=True)
+    fb = s["f_barron"].astype(float)
+    residual = y - s["f_quantiles"].astype(float)
+    test = judge.test_particles(PARAMS)
+    index = np.arange(len(test["p"])), test["species"].astype(int)
+    q_test = _quantiles(test["p"].astype(float))
+    mu_test, sigma_test = _gaussian(test["p"].astype(float))
+    mdn_test = _mdn(test["p"].astype(float), moyal2)
+    post_test = energy_loss.species_posterior(test["p"], test["delta"])
+    delta_test = test["delta"].astype(float)
+    results = {
+        "mse": np.mean((y - f) ** 2),
+        "l1": np.mean(np.abs(y - f)),
+        "cauchy": np.mean(judge.cauchy_rho((y - f) * 100.0)),
+        "rho": judge.barron_rho(s["x"].astype(float), s["alpha"].astype(float), s["c"].astype(float)),
+        "barron_nll": np.mean(
+            judge.barron_rho(y[:, 0] - fb[:, 0], fb[:, 2], np.exp(fb[:, 1])) + fb[:, 1] + judge.log_barron_z(fb[:, 2])
+        ),
+        "pion": {
+            "mse": kept["pion"]["mean"],
+            "l1": kept["pion"]["median"],
+            "cauchy": kept["cauchy"],
+            "barron": kept["pion"]["mode"],
+        },
+        "barron": [loc + a * scale, np.exp(log_b) * scale, np.full_like(loc, np.clip(alpha, 0.01, 1.99))],
+        "noisy": {"mse": kept["noisy"]["mean"], "l1": kept["pion"]["median"], "cauchy": kept["cauchy"]},
+        "pinball": np.mean(np.sum(np.maximum(judge.TAUS * residual, (judge.TAUS - 1) * residual), axis=1)),
+        "gaussian_nll": np.mean(0.5 * ((y[:, 0] - g[:, 0]) / np.exp(g[:, 1])) ** 2 + g[:, 1] + judge.LOG_2PI / 2),
+        "mdn_nll": np.mean(judge.mixture_nll(y[:, 0], w, m[:, k : 2 * k], np.exp(m[:, 2 * k :]))),
+        "quantiles": _quantiles(s["p_mix"].astype(float)),
+        "gaussian": [kept["mean_mix"], kept["std_mix"]],
+        "mdn": _mdn(s["p_mix"].astype(float), moyal2),
+        "pid": kept["posterior_mix"],
+        "test_quantiles": q_test,
+        "test_gaussian": [mu_test, sigma_test],
+        "test_mdn": mdn_test,
+        "test_pid": post_test,
+        "coverage": np.mean(delta_test[:, None] < q_test, axis=0),
+        "nll_gaussian": np.mean(
+            judge.mixture_nll(delta_test, np.ones((len(delta_test), 1)), mu_test[:, None], sigma_test[:, None])
+        ),
+        "nll_mdn": np.mean(judge.mixture_nll(delta_test, *mdn_test)),
+        "nll_exact": np.mean(-np.log(energy_loss.density(test["delta"], test["p"]))),
+        "cross_entropy_net": np.mean(-np.log(post_test[index])),
+        "cross_entropy_exact": np.mean(-np.log(post_test[index])),
+    }
+    return {**results, **_raw_outputs(results)}
+
+
+def _raw_outputs(results):
+    """The models' outputs that the predict functions of ``results`` were computed from."""
+    n = judge.N_MODEL
+    scale = judge.SCALE
+    mu, c, alpha = (np.asarray(v)[:n] for v in results["barron"])
+    w, mu_k, sigma_k = (np.asarray(v)[:n] for v in results["mdn"])
+    mu_g, sigma_g = (np.asarray(v)[:n] for v in results["gaussian"])
+    return {
+        "raw_pion": {k: np.asarray(v)[:, None] / scale for k, v in results["pion"].items()},
+        "raw_noisy": {k: np.asarray(v)[:, None] / scale for k, v in results["noisy"].items()},
+        "raw_barron": np.column_stack([mu / scale, np.log(c / scale), alpha]),
+        "raw_quantiles": np.asarray(results["quantiles"])[:n],
+        "raw_gaussian": np.column_stack([mu_g / scale, np.log(sigma_g / scale)]),
+        "raw_mdn": np.concatenate([np.log(w), mu_k / scale, np.log(sigma_k / scale)], axis=1),
+        "raw_pid": np.log(np.maximum(np.asarray(results["pid"])[:n], 1e-30)),
+    }
+
+
+def _points(exercise, ctx, results):
+    per_task: dict[str, float] = {}
+    for verdict in exercise.judge(results, ctx):
+        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
+    return per_task
+
+
+def test_the_exact_statistics_as_networks_earn_every_point(prepared, exact):
+    exercise, ctx = prepared
+    per_task = _points(exercise, ctx, _results(ctx, exact))
+    assert per_task == {"1": 2, "2": 2, "3": 1, "4": 2, "5": 2, "6": 1}
+
+
+def test_a_barron_rho_without_the_alpha_factor_loses_one_point_of_task_1(prepared, exact):
+    exercise, ctx = prepared
+    s = ctx.sent
+    x, alpha, c = (s[k].astype(float) for k in ("x", "alpha", "c"))
+    wrong = np.expm1(0.5 * alpha * np.log1p((x / c) ** 2 / np.abs(alpha - 2)))  # |α−2|/α dropped
+    assert _points(exercise, ctx, _results(ctx, exact, rho=wrong))["1"] == 1
+
+
+def test_a_squared_error_network_at_the_median_loses_a_point_of_task_2(prepared, exact):
+    exercise, ctx = prepared
+    kept = ctx.kept
+    pion = {
+        "mse": kept["pion"]["median"],
+        "l1": kept["pion"]["median"],
+        "cauchy": kept["cauchy"],
+        "barron": kept["cauchy"],
+    }
+    assert _points(exercise, ctx, _results(ctx, exact, pion=pion))["2"] == 1
+
+
+def test_a_cauchy_network_at_the_mode_loses_a_point_of_task_2(prepared, exact):
+    """The Cauchy loss's minimiser is 4-5 % above the mode: a network at the mode did not learn it."""
+    exercise, ctx = prepared
+    kept = ctx.kept
+    pion = {
+        "mse": kept["pion"]["mean"],
+        "l1": kept["pion"]["median"],
+        "cauchy": kept["pion"]["mode"],
+        "barron": kept["cauchy"],
+    }
+    assert _points(exercise, ctx, _results(ctx, exact, pion=pion))["2"] == 1
+
+
+def test_a_gaussian_instead_of_a_learned_alpha_loses_a_point_of_task_2(prepared, exact):
+    """The best Gaussian (α → 2; mean loc + 1.27 σ, width 2.22 σ of the Moyal σ) is 0.163 nats above the exact NLL."""
+    exercise, ctx = prepared
+    loc, scale = energy_loss.moyal_parameters(ctx.sent["p_pions"].astype(float), "pion")
+    barron = [loc + 1.2704 * scale, 2.2214 * scale, np.full_like(loc, 1.999)]
+    assert _points(exercise, ctx, _results(ctx, exact, barron=barron))["2"] == 1
+
+
+def test_a_squared_error_network_that_ignores_the_outliers_loses_task_3(prepared, exact):
+    exercise, ctx = prepared
+    noisy = {"mse": ctx.kept["pion"]["mean"], "l1": ctx.kept["pion"]["median"], "cauchy": ctx.kept["cauchy"]}
+    assert _points(exercise, ctx, _results(ctx, exact, noisy=noisy))["3"] == 0
+
+
+def test_quantiles_that_ignore_the_momentum_lose_a_point_of_task_4(prepared, exact):
+    exercise, ctx = prepared
+    q = np.quantile(ctx.sent["delta_mix"], judge.TAUS)
+    quantiles = np.broadcast_to(q, (len(ctx.sent["p_mix"]), len(judge.TAUS)))
+    assert _points(exercise, ctx, _results(ctx, exact, quantiles=quantiles))["4"] == 1
+
+
+def test_a_reported_coverage_that_does_not_describe_the_network_loses_a_point_of_task_4(prepared, exact):
+    exercise, ctx = prepared
+    assert _points(exercise, ctx, _results(ctx, exact, coverage=judge.TAUS.copy()))["4"] == 1
+
+
+def test_a_single_gaussian_as_mixture_density_network_loses_a_point_of_task_5(prepared, exact):
+    exercise, ctx = prepared
+    n, k = len(ctx.sent["p_mix"]), PARAMS["N_COMPONENTS"]
+    mdn = [
+        np.full((n, k), 1 / k),
+        np.repeat(ctx.kept["mean_mix"][:, None], k, 1),
+        np.repeat(ctx.kept["std_mix"][:, None], k, 1),
+    ]
+    assert _points(exercise, ctx, _results(ctx, exact, mdn=mdn))["5"] == 1
+
+
+def test_a_classifier_that_ignores_the_energy_loss_loses_task_6(prepared, exact):
+    exercise, ctx = prepared
+    pid = np.broadcast_to(np.array(energy_loss.FRACTIONS), (len(ctx.sent["p_mix"]), 3))
+    assert _points(exercise, ctx, _results(ctx, exact, pid=pid))["6"] == 0
+
+
+def test_a_reported_cross_entropy_below_the_networks_loses_task_6(prepared, exact):
+    exercise, ctx = prepared
+    results = dict(exact)
+    results["cross_entropy_net"] = results["cross_entropy_exact"] - 0.01
+    results["test_pid"] = np.broadcast_to(np.array(energy_loss.FRACTIONS), results["test_pid"].shape)
+    assert _points(exercise, ctx, results)["6"] == 0
+
+
+def test_predictions_that_are_not_the_models_earn_nothing_for_the_models(prepared, exact):
+    """The exact statistics returned by predict functions while the models say something else: a cheat."""
+    exercise, ctx = prepared
+    ignorant = {k: np.full_like(v, 0.8) for k, v in exact["raw_pion"].items()}
+    untrained = np.full((judge.N_MODEL, 5), 100.0) * np.arange(1, 6)
+    per_task = _points(
+        exercise,
+        ctx,
+        _results(ctx, exact, raw_pion=ignorant, raw_pid=np.zeros((judge.N_MODEL, 3)), raw_quantiles=untrained),
+    )
+    assert per_task["2"] == 1 and per_task["4"] == 1 and per_task["6"] == 0  # only the loss formulas still count
