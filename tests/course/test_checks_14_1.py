@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import optimize, stats
+from scipy.integrate import trapezoid  # np.trapezoid needs NumPy 2; the floor is 1.26
 
 from dlphys.course import checks
 from dlphys.course.checks import Context
@@ -33,7 +34,7 @@ def shapes():
         a, log_b, alpha = theta
         alpha = float(np.clip(alpha, 0.01, 1.99))
         b = np.exp(log_b)
-        return np.trapezoid(f * judge.barron_rho((z - a) / b, alpha, 1.0), z) + log_b + judge.log_barron_z(alpha)
+        return trapezoid(f * judge.barron_rho((z - a) / b, alpha, 1.0), z) + log_b + judge.log_barron_z(alpha)
 
     best_barron = optimize.minimize(barron, [0.5, 0.0, 1.0], method="Nelder-Mead").x
 
@@ -41,7 +42,7 @@ def shapes():
         w = 1 / (1 + np.exp(-theta[0]))
         m, s = theta[1:3], np.exp(theta[3:5])
         g = w * stats.norm.pdf(z, m[0], s[0]) + (1 - w) * stats.norm.pdf(z, m[1], s[1])
-        return -np.trapezoid(f * np.log(np.maximum(g, 1e-300)), z)
+        return -trapezoid(f * np.log(np.maximum(g, 1e-300)), z)
 
     fit = optimize.minimize(two_gaussians, [1.0, 0.0, 3.0, 0.0, 1.0], method="Nelder-Mead", options={"maxiter": 4000})
     w = 1 / (1 + np.exp(-fit.x[0]))
