@@ -41,16 +41,9 @@ def _results(ctx, widen=1.0, shift=0.0):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_the_exact_posterior_as_a_network_earns_every_point(prepared):
     exercise, ctx = prepared
-    assert sum(_points(exercise, ctx, _results(ctx)).values()) == 10
+    assert sum(exercise.points(_results(ctx), ctx).values()) == 10
 
 
 def test_the_regenerated_test_lattices_are_the_notebooks(prepared):
@@ -62,7 +55,7 @@ def test_the_regenerated_test_lattices_are_the_notebooks(prepared):
 @pytest.mark.parametrize(("widen", "shift"), [(1.6, 0.0), (0.6, 0.0), (1.0, 1.2)])
 def test_a_width_or_a_mean_far_off_loses_the_points_of_task_2(prepared, widen, shift):
     exercise, ctx = prepared
-    per_task = _points(exercise, ctx, _results(ctx, widen, shift))
+    per_task = exercise.points(_results(ctx, widen, shift), ctx)
     assert per_task["2"] <= 2 and per_task["3"] == 2  # reported numbers that describe the network still count
 
 
@@ -70,5 +63,5 @@ def test_reported_numbers_that_do_not_describe_the_network_lose_their_points(pre
     exercise, ctx = prepared
     results = _results(ctx, widen=1.2)
     results.update(sigma_ratio=1.0, mean_offset=0.0, nll_gap=results["nll_floor"])
-    per_task = _points(exercise, ctx, results)
+    per_task = exercise.points(results, ctx)
     assert per_task["3"] == 0 and per_task["5"] == 0

@@ -123,16 +123,9 @@ def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_calibrated_estimators_earn_every_point(prepared):
     exercise, ctx = prepared
-    assert sum(_points(exercise, ctx, _results(ctx)).values()) == 10
+    assert sum(exercise.points(_results(ctx), ctx).values()) == 10
 
 
 def test_the_regenerated_showers_are_the_notebooks(prepared):
@@ -148,19 +141,19 @@ def test_a_network_that_ignores_the_footprint_loses_task_2(prepared):
     exercise, ctx = prepared
     results = _results(ctx)
     results["single_fresh"] = np.array([np.full(judge.N_GRADER, 19.25), np.full(judge.N_GRADER, 0.43)])
-    per_task = _points(exercise, ctx, results)
+    per_task = exercise.points(results, ctx)
     assert per_task["2"] == 0.5 and per_task["1"] == 1  # gaussian_nll still counts
 
 
 @pytest.mark.parametrize("reported", [0.03, 0.12])
 def test_an_error_bar_a_factor_two_off_loses_task_2(prepared, reported):
     exercise, ctx = prepared
-    assert _points(exercise, ctx, _results(ctx, reported_width=reported))["2"] == 0.5
+    assert exercise.points(_results(ctx, reported_width=reported), ctx)["2"] == 0.5
 
 
 def test_identical_members_lose_task_3(prepared):
     exercise, ctx = prepared
-    assert _points(exercise, ctx, _results(ctx, members_differ=False))["3"] <= 1
+    assert exercise.points(_results(ctx, members_differ=False), ctx)["3"] <= 1
 
 
 def test_an_ensemble_not_combined_by_the_recipe_loses_its_point(prepared):
@@ -168,17 +161,17 @@ def test_an_ensemble_not_combined_by_the_recipe_loses_its_point(prepared):
     results = _results(ctx)
     mu, ale, epi = results["ensemble_fresh"]
     results["ensemble_fresh"] = np.array([mu, ale, epi**2])  # variance instead of standard deviation
-    assert _points(exercise, ctx, results)["3"] == 1
+    assert exercise.points(results, ctx)["3"] == 1
 
 
 def test_dropout_off_or_batchnorm_in_training_mode_loses_task_4(prepared):
     exercise, ctx = prepared
     off = _results(ctx)
     off["dropout_fresh"][2] = 0.0  # dropout switched off at prediction: no spread
-    assert _points(exercise, ctx, off)["4"] == 0
+    assert exercise.points(off, ctx)["4"] == 0
     batch = _results(ctx)
     batch["dropout_pair"] = batch["dropout_pair"] + np.array([[0.3], [0.0], [0.0]])  # two showers alone go astray
-    assert _points(exercise, ctx, batch)["4"] == 0
+    assert exercise.points(batch, ctx)["4"] == 0
 
 
 def test_reported_numbers_that_do_not_describe_the_networks_lose_their_points(prepared):
@@ -187,7 +180,7 @@ def test_reported_numbers_that_do_not_describe_the_networks_lose_their_points(pr
     results["evaluation"]["ensemble"]["coverage68"] = 0.683
     results["scaling"]["1000"]["rms"] = 0.2
     results["ood_figures"]["ensemble"]["coverage68"] = 0.68
-    per_task = _points(exercise, ctx, results)
+    per_task = exercise.points(results, ctx)
     assert per_task["5"] == 1 and per_task["6"] == 0.5 and per_task["7"] == 0
 
 
@@ -197,14 +190,14 @@ def test_an_evaluate_with_the_wrong_coverage_loses_its_point(prepared):
     s = ctx.sent
     wrong = judge.evaluate(s["mu"], 2 * s["sigma"], s["log_e"], np.asarray(PARAMS["E_BINS"], dtype=float))
     results["evaluate_drawn"] = {**results["evaluate_drawn"], "coverage68": wrong["coverage68"]}
-    assert _points(exercise, ctx, results)["5"] == 1
+    assert exercise.points(results, ctx)["5"] == 1
 
 
 def test_networks_that_do_not_improve_with_data_lose_half_of_task_6(prepared):
     exercise, ctx = prepared
     results = _results(ctx)
     results["scaling_fresh"]["8000"] = results["scaling_fresh"]["1000"]
-    assert _points(exercise, ctx, results)["6"] == 0.5
+    assert exercise.points(results, ctx)["6"] == 0.5
 
 
 def test_an_ensemble_of_networks_that_ignore_the_footprint_loses_its_calibration_point(prepared):
@@ -214,4 +207,4 @@ def test_an_ensemble_of_networks_that_ignore_the_footprint_loses_its_calibration
     n = judge.N_GRADER
     members = np.stack([np.stack([np.full(n, 19.25 + 0.001 * k), np.full(n, 0.43)]) for k in range(5)])
     results["members_fresh"], results["ensemble_fresh"] = list(members), _combine(members)
-    assert _points(exercise, ctx, results)["3"] == 1  # combined by the recipe, but not a calibrated energy
+    assert exercise.points(results, ctx)["3"] == 1  # combined by the recipe, but not a calibrated energy

@@ -126,16 +126,9 @@ def _results(ctx, standard_pgd=0.6, robust_pgd=0.85):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_exact_attacks_and_a_working_model_earn_every_point(prepared):
     exercise, ctx = prepared
-    per_task = _points(exercise, ctx, _results(ctx))
+    per_task = exercise.points(_results(ctx), ctx)
     assert per_task == {"1": 2, "2": 2, "3": 2, "4": 1, "5": 2, "6": 1}
 
 
@@ -165,18 +158,18 @@ def test_fgsm_without_clipping_or_pgd_that_is_fgsm_lose_the_points_of_task_1(pre
     exercise, ctx = prepared
     x, y, eps = ctx.sent["x"], ctx.sent["y"], ctx.sent["eps_ref"]
     unclipped = x + eps * np.sign(judge.mlp_input_gradient(ctx.sent["ref"], x, y))
-    assert _points(exercise, ctx, {**_results(ctx), "fgsm_ref": unclipped})["1"] == 1
+    assert exercise.points({**_results(ctx), "fgsm_ref": unclipped}, ctx)["1"] == 1
     wrong_sign = judge.fgsm(ctx.sent["ref"], x, y, -eps)
-    assert _points(exercise, ctx, {**_results(ctx), "fgsm_ref": wrong_sign})["1"] == 1
-    assert _points(exercise, ctx, {**_results(ctx), "pgd_ref": ctx.kept["ref_fgsm"]})["1"] == 1
+    assert exercise.points({**_results(ctx), "fgsm_ref": wrong_sign}, ctx)["1"] == 1
+    assert exercise.points({**_results(ctx), "pgd_ref": ctx.kept["ref_fgsm"]}, ctx)["1"] == 1
 
 
 def test_an_attack_that_does_not_hurt_or_made_up_curves_lose_the_points_of_task_2(prepared):
     exercise, ctx = prepared
     weak = _results(ctx, standard_pgd=0.9, robust_pgd=0.95)  # PGD no worse than noise: the attack does not work
-    assert _points(exercise, ctx, weak)["2"] == 1
+    assert exercise.points(weak, ctx)["2"] == 1
     made_up = {**_results(ctx), "acc_pgd": _curve(0.2, 0.97)}  # the notebook reports what the model does not do
-    assert _points(exercise, ctx, made_up)["2"] == 1
+    assert exercise.points(made_up, ctx)["2"] == 1
 
 
 def test_figures_measured_with_an_attack_that_does_nothing_earn_nothing(prepared):
@@ -190,7 +183,7 @@ def test_figures_measured_with_an_attack_that_does_nothing_earn_nothing(prepared
         acc_pgd=_curve(0.97, 0.97),
         robust_pgd=_curve(0.96, 0.96),
     )
-    assert _points(exercise, ctx, results) == {"1": 1, "2": 0, "3": 0, "4": 1, "5": 2, "6": 1}
+    assert exercise.points(results, ctx) == {"1": 1, "2": 0, "3": 0, "4": 1, "5": 2, "6": 1}
     assert np.mean(np.argmax(results["clean"], axis=1) == y) > 0.9
 
 
@@ -200,9 +193,9 @@ def test_a_model_robust_that_is_the_standard_model_loses_the_points_of_task_3(pr
     results.update(
         robust_clean_fresh=results["clean"], robust_pgd_fresh=results["pgd_model"], robust_transfer=results["clean"]
     )
-    assert _points(exercise, ctx, results)["3"] == 0  # the reported 0.85 does not describe it either
+    assert exercise.points(results, ctx)["3"] == 0  # the reported 0.85 does not describe it either
     masked = {**_results(ctx), "robust_transfer": _probabilities(ctx.sent["y"], 0.6, 8)}  # gradient masking
-    assert _points(exercise, ctx, masked)["3"] == 1
+    assert exercise.points(masked, ctx)["3"] == 1
 
 
 def test_a_certificate_rounded_down_loses_task_4(prepared):
@@ -214,7 +207,7 @@ def test_a_certificate_rounded_down_loses_task_4(prepared):
         results[f"certificate_{size}"] = np.maximum(
             0, np.floor((np.abs(s.sum(axis=(1, 2))) - sent["cut"] * size**2) / 2)
         )
-    assert _points(exercise, ctx, results)["4"] == 0
+    assert exercise.points(results, ctx)["4"] == 0
 
 
 def test_random_flips_or_an_attack_needing_the_certificate_lose_the_points_of_task_5(prepared):
@@ -229,22 +222,22 @@ def test_random_flips_or_an_attack_needing_the_certificate_lose_the_points_of_ta
                 break
             s[i] = -1
     results = {**_results(ctx), "flip_linear": random.reshape(sent["lin_spins"].shape)}
-    assert _points(exercise, ctx, results)["5"] == 1
+    assert exercise.points(results, ctx)["5"] == 1
     like_the_cut = sent["attack"].reshape(len(sent["attack"]), -1).copy()
     for s, k in zip(like_the_cut, judge.certificate(sent["attack"], CUT), strict=True):
         s[np.flatnonzero(s == np.sign(s.sum()))[:k]] *= -1
     results = _results(ctx)
     results["flip_cnn"] = {**results["flip_cnn"], "a": like_the_cut.reshape(sent["attack"].shape)}
-    assert _points(exercise, ctx, results)["5"] == 1
+    assert exercise.points(results, ctx)["5"] == 1
     results = {**_results(ctx), "random_fooled": 0.5}  # the CNN calls none of random_flipped disordered
-    assert _points(exercise, ctx, results)["5"] == 1
+    assert exercise.points(results, ctx)["5"] == 1
 
 
 def test_an_energy_cost_in_joules_or_reported_figures_that_do_not_fit_lose_task_6(prepared):
     exercise, ctx = prepared
     sent = ctx.sent
     in_joules = judge.energy_change(sent["e_spins"], sent["e_attacked"])
-    assert _points(exercise, ctx, {**_results(ctx), "energy_cost": in_joules})["6"] == 0
+    assert exercise.points({**_results(ctx), "energy_cost": in_joules}, ctx)["6"] == 0
     results = _results(ctx)
     results["cost_sigma"] = results["cost_sigma"] * 2
-    assert _points(exercise, ctx, results)["6"] == 0
+    assert exercise.points(results, ctx)["6"] == 0

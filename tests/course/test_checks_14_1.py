@@ -163,16 +163,9 @@ def _raw_outputs(results):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_the_exact_statistics_as_networks_earn_every_point(prepared, exact):
     exercise, ctx = prepared
-    per_task = _points(exercise, ctx, _results(ctx, exact))
+    per_task = exercise.points(_results(ctx, exact), ctx)
     assert per_task == {"1": 2, "2": 2, "3": 1, "4": 2, "5": 2, "6": 1}
 
 
@@ -181,7 +174,7 @@ def test_a_barron_rho_without_the_alpha_factor_loses_one_point_of_task_1(prepare
     s = ctx.sent
     x, alpha, c = (s[k].astype(float) for k in ("x", "alpha", "c"))
     wrong = np.expm1(0.5 * alpha * np.log1p((x / c) ** 2 / np.abs(alpha - 2)))  # |α−2|/α dropped
-    assert _points(exercise, ctx, _results(ctx, exact, rho=wrong))["1"] == 1
+    assert exercise.points(_results(ctx, exact, rho=wrong), ctx)["1"] == 1
 
 
 def test_a_squared_error_network_at_the_median_loses_a_point_of_task_2(prepared, exact):
@@ -193,7 +186,7 @@ def test_a_squared_error_network_at_the_median_loses_a_point_of_task_2(prepared,
         "cauchy": kept["cauchy"],
         "barron": kept["cauchy"],
     }
-    assert _points(exercise, ctx, _results(ctx, exact, pion=pion))["2"] == 1
+    assert exercise.points(_results(ctx, exact, pion=pion), ctx)["2"] == 1
 
 
 def test_a_cauchy_network_at_the_mode_loses_a_point_of_task_2(prepared, exact):
@@ -206,7 +199,7 @@ def test_a_cauchy_network_at_the_mode_loses_a_point_of_task_2(prepared, exact):
         "cauchy": kept["pion"]["mode"],
         "barron": kept["cauchy"],
     }
-    assert _points(exercise, ctx, _results(ctx, exact, pion=pion))["2"] == 1
+    assert exercise.points(_results(ctx, exact, pion=pion), ctx)["2"] == 1
 
 
 def test_a_gaussian_instead_of_a_learned_alpha_loses_a_point_of_task_2(prepared, exact):
@@ -214,25 +207,25 @@ def test_a_gaussian_instead_of_a_learned_alpha_loses_a_point_of_task_2(prepared,
     exercise, ctx = prepared
     loc, scale = energy_loss.moyal_parameters(ctx.sent["p_pions"].astype(float), "pion")
     barron = [loc + 1.2704 * scale, 2.2214 * scale, np.full_like(loc, 1.999)]
-    assert _points(exercise, ctx, _results(ctx, exact, barron=barron))["2"] == 1
+    assert exercise.points(_results(ctx, exact, barron=barron), ctx)["2"] == 1
 
 
 def test_a_squared_error_network_that_ignores_the_outliers_loses_task_3(prepared, exact):
     exercise, ctx = prepared
     noisy = {"mse": ctx.kept["pion"]["mean"], "l1": ctx.kept["pion"]["median"], "cauchy": ctx.kept["cauchy"]}
-    assert _points(exercise, ctx, _results(ctx, exact, noisy=noisy))["3"] == 0
+    assert exercise.points(_results(ctx, exact, noisy=noisy), ctx)["3"] == 0
 
 
 def test_quantiles_that_ignore_the_momentum_lose_a_point_of_task_4(prepared, exact):
     exercise, ctx = prepared
     q = np.quantile(ctx.sent["delta_mix"], judge.TAUS)
     quantiles = np.broadcast_to(q, (len(ctx.sent["p_mix"]), len(judge.TAUS)))
-    assert _points(exercise, ctx, _results(ctx, exact, quantiles=quantiles))["4"] == 1
+    assert exercise.points(_results(ctx, exact, quantiles=quantiles), ctx)["4"] == 1
 
 
 def test_a_reported_coverage_that_does_not_describe_the_network_loses_a_point_of_task_4(prepared, exact):
     exercise, ctx = prepared
-    assert _points(exercise, ctx, _results(ctx, exact, coverage=judge.TAUS.copy()))["4"] == 1
+    assert exercise.points(_results(ctx, exact, coverage=judge.TAUS.copy()), ctx)["4"] == 1
 
 
 def test_a_single_gaussian_as_mixture_density_network_loses_a_point_of_task_5(prepared, exact):
@@ -243,13 +236,13 @@ def test_a_single_gaussian_as_mixture_density_network_loses_a_point_of_task_5(pr
         np.repeat(ctx.kept["mean_mix"][:, None], k, 1),
         np.repeat(ctx.kept["std_mix"][:, None], k, 1),
     ]
-    assert _points(exercise, ctx, _results(ctx, exact, mdn=mdn))["5"] == 1
+    assert exercise.points(_results(ctx, exact, mdn=mdn), ctx)["5"] == 1
 
 
 def test_a_classifier_that_ignores_the_energy_loss_loses_task_6(prepared, exact):
     exercise, ctx = prepared
     pid = np.broadcast_to(np.array(energy_loss.FRACTIONS), (len(ctx.sent["p_mix"]), 3))
-    assert _points(exercise, ctx, _results(ctx, exact, pid=pid))["6"] == 0
+    assert exercise.points(_results(ctx, exact, pid=pid), ctx)["6"] == 0
 
 
 def test_a_reported_cross_entropy_below_the_networks_loses_task_6(prepared, exact):
@@ -257,7 +250,7 @@ def test_a_reported_cross_entropy_below_the_networks_loses_task_6(prepared, exac
     results = dict(exact)
     results["cross_entropy_net"] = results["cross_entropy_exact"] - 0.01
     results["test_pid"] = np.broadcast_to(np.array(energy_loss.FRACTIONS), results["test_pid"].shape)
-    assert _points(exercise, ctx, results)["6"] == 0
+    assert exercise.points(results, ctx)["6"] == 0
 
 
 def test_predictions_that_are_not_the_models_earn_nothing_for_the_models(prepared, exact):
@@ -265,9 +258,7 @@ def test_predictions_that_are_not_the_models_earn_nothing_for_the_models(prepare
     exercise, ctx = prepared
     ignorant = {k: np.full_like(v, 0.8) for k, v in exact["raw_pion"].items()}
     untrained = np.full((judge.N_MODEL, 5), 100.0) * np.arange(1, 6)
-    per_task = _points(
-        exercise,
-        ctx,
-        _results(ctx, exact, raw_pion=ignorant, raw_pid=np.zeros((judge.N_MODEL, 3)), raw_quantiles=untrained),
+    per_task = exercise.points(
+        _results(ctx, exact, raw_pion=ignorant, raw_pid=np.zeros((judge.N_MODEL, 3)), raw_quantiles=untrained), ctx
     )
     assert per_task["2"] == 1 and per_task["4"] == 1 and per_task["6"] == 0  # only the loss formulas still count

@@ -63,16 +63,9 @@ def _results(ctx, degrade=0.0):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_the_exact_likelihood_ratio_earns_every_point(prepared):
     exercise, ctx = prepared
-    assert _points(exercise, ctx, _results(ctx)) == {"1": 2, "2": 3, "3": 2, "4": 2, "5": 1}
+    assert exercise.points(_results(ctx), ctx) == {"1": 2, "2": 3, "3": 2, "4": 2, "5": 1}
 
 
 def test_the_bump_optimum_is_what_a_network_reaches(prepared):
@@ -82,7 +75,7 @@ def test_the_bump_optimum_is_what_a_network_reaches(prepared):
 
 def test_noisy_classifiers_lose_the_quality_points_but_keep_honest_bookkeeping(prepared):
     exercise, ctx = prepared
-    per_task = _points(exercise, ctx, _results(ctx, degrade=8.0))
+    per_task = exercise.points(_results(ctx, degrade=8.0), ctx)
     assert per_task["1"] == 1 and per_task["2"] == 1 and per_task["3"] == 1 and per_task["4"] == 0
 
 
@@ -92,5 +85,5 @@ def test_made_up_numbers_and_a_wrong_inversion_lose_their_points(prepared):
     results["auc_cwola"] = {k: v + 0.01 for k, v in results["auc_cwola"].items()}
     results["inverted"] = ctx.sent["h"]  # no inversion at all
     results["auc_bump_correlated"], results["auc_bump_independent"] = 0.5, 0.5  # "no fake signal"
-    per_task = _points(exercise, ctx, results)
+    per_task = exercise.points(results, ctx)
     assert per_task["2"] == 2 and per_task["3"] == 1 and per_task["5"] == 0

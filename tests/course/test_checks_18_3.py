@@ -111,16 +111,9 @@ def _results(ctx, forward=exact_forward, inverse=exact_inverse, exact_vae=True):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_the_exact_transport_map_as_flow_and_vae_earns_every_point(prepared):
     exercise, ctx = prepared
-    assert _points(exercise, ctx, _results(ctx)) == {"1": 1, "2": 3, "3": 3, "4": 3}
+    assert exercise.points(_results(ctx), ctx) == {"1": 1, "2": 3, "3": 3, "4": 3}
 
 
 def test_the_exact_vaes_bounds_are_the_exact_likelihood(prepared):
@@ -136,7 +129,7 @@ def test_the_exact_vaes_bounds_are_the_exact_likelihood(prepared):
 
 def test_a_gaussian_flow_is_a_valid_flow_but_far_from_the_density(prepared):
     exercise, ctx = prepared
-    per_task = _points(exercise, ctx, _results(ctx, gaussian_forward, gaussian_inverse))
+    per_task = exercise.points(_results(ctx, gaussian_forward, gaussian_inverse), ctx)
     assert per_task["2"] == 3 and per_task["3"] == 1  # only its honestly reported figures count
 
 
@@ -147,13 +140,13 @@ def test_a_log_det_without_the_standardisation_loses_its_points(prepared):
         z, log_det = gaussian_forward(x)
         return z, log_det + 2 * np.log(1.9)
 
-    per_task = _points(exercise, ctx, _results(ctx, forgetful, gaussian_inverse))
+    per_task = exercise.points(_results(ctx, forgetful, gaussian_inverse), ctx)
     assert per_task["2"] == 2  # the Jacobian check fails; flow = ln N(z) + log_det still holds for its own log_det
 
 
 def test_a_vae_whose_decoder_ignores_z_loses_the_quality_points(prepared):
     exercise, ctx = prepared
-    per_task = _points(exercise, ctx, _results(ctx, exact_vae=False))
+    per_task = exercise.points(_results(ctx, exact_vae=False), ctx)
     assert per_task["4"] == 1  # the reported bounds still describe it
 
 
@@ -161,7 +154,7 @@ def test_reported_numbers_that_do_not_describe_the_models_lose_their_points(prep
     exercise, ctx = prepared
     results = _results(ctx, gaussian_forward, gaussian_inverse, exact_vae=False)
     results.update(kl_flow=0.005, nll_iwae=results["nll_exact"] + 0.01)
-    per_task = _points(exercise, ctx, results)
+    per_task = exercise.points(results, ctx)
     assert per_task["3"] == 0 and per_task["4"] == 0
 
 

@@ -55,23 +55,16 @@ def _results(ctx, gauss=None):
     }
 
 
-def _points(exercise, ctx, results):
-    per_task: dict[str, float] = {}
-    for verdict in exercise.judge(results, ctx):
-        per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
-    return per_task
-
-
 def test_exact_methods_earn_every_point_and_binned_omnifold_is_ibu(prepared):
     exercise, ctx = prepared
-    assert _points(exercise, ctx, _results(ctx)) == {"1": 2, "2": 3, "3": 2, "4": 3}
+    assert exercise.points(_results(ctx), ctx) == {"1": 2, "2": 3, "3": 2, "4": 3}
 
 
 def test_a_reweighting_that_ignores_the_per_event_weights_loses_its_points(prepared):
     exercise, ctx = prepared
     s = ctx.sent
     ignoring = judge.gaussian_expectation(s["g_from"], 1.0) * s["g_w_from"]  # w_from × the unweighted ratio
-    per_task = _points(exercise, ctx, _results(ctx, gauss=ignoring * s["g_w_to"].sum() / ignoring.sum()))
+    per_task = exercise.points(_results(ctx, gauss=ignoring * s["g_w_to"].sum() / ignoring.sum()), ctx)
     assert per_task["2"] == 1
 
 
@@ -81,7 +74,7 @@ def test_an_unfolding_that_stops_at_the_prior_or_reports_made_up_counts_loses_it
     results["ibu"] = np.tile(ctx.sent["prior"] * ctx.sent["counts"].sum() / ctx.sent["prior"].sum(), (3, 1))
     results["unfolded"] = ctx.kept["unfolded"] * 1.01
     results["nu_neural"] = np.ones_like(results["nu_neural"]) * PARAMS["N_DATA"] / PARAMS["N_SIM"]
-    per_task = _points(exercise, ctx, results)
+    per_task = exercise.points(results, ctx)
     assert per_task["3"] == 0 and per_task["4"] == 2
 
 

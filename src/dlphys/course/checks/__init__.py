@@ -134,6 +134,13 @@ class Exercise:
                 verdicts.append(CheckResult(check.task, name, check.points, check.points))
         return verdicts
 
+    def points(self, results: Results | None, ctx: Context) -> dict[str, float]:
+        """The points :meth:`judge` gives ``results``, summed per task (``{"1": 2.0, "2": 3.0, ...}``)."""
+        per_task: dict[str, float] = {}
+        for verdict in self.judge(results, ctx):
+            per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
+        return per_task
+
 
 class Results:
     """The values that came back from the sandbox (``results.json`` + ``results.npz``), read without pickle."""
