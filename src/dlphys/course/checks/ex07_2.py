@@ -163,7 +163,8 @@ def predict_works_on_fresh_showers(r, ctx):
     y = ctx.kept["y_fresh"]
     got = array(r["predict_fresh"], name="predict(events)")
     assert got.shape == y.shape, f"expected predict(events) of shape ({len(y)},), got {got.shape}"
-    assert 17.5 < got.min() and got.max() < 21.0, "expected predict to return log10(E/eV)"
+    # the units, by the median: one poorly reconstructed shower of a fast-mode network may lie outside any range
+    assert 17.5 < np.median(got) < 21.0, "expected predict to return log10(E/eV)"
     model = _model_output(r, "model_fresh", len(y), "the model's output")
     assert np.allclose(got, model, atol=1e-4), (
         "expected predict(events) = the model's output on the inputs of task (1) (network_input, time_unit=1e-5)"

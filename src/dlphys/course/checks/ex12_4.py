@@ -125,7 +125,8 @@ def predictions_and_resolution(r, ctx):
 @exercise.check(task="4", points=1)
 def predict_on_fresh_showers(r, ctx):
     log_e = array(r["log_e_fresh"], (N_FRESH,), "predict(events)")
-    assert 17.5 < log_e.min() and log_e.max() < 21.0, "expected predict to return log10(E/eV)"
+    # the units, by the median: one poorly reconstructed shower of a fast-mode network may lie outside any range
+    assert 17.5 < np.median(log_e) < 21.0, "expected predict to return log10(E/eV)"
     net = _model(r, ctx)
     assert np.allclose(log_e, net.predict(airshower.network_input(ctx.sent["fresh"]))[:, 0], atol=1e-4), (
         "expected predict to return the output of model for network_input(events)"
