@@ -42,9 +42,14 @@ exercise = Exercise(
         "generate_fresh": "generate(1000, seed=int(inputs['seed_fresh']))",
         "g_optimizer": (
             "{'adam': isinstance(g_optimizer, keras.optimizers.Adam), "
-            "'learning_rate': float(g_optimizer.learning_rate), "
             "'beta_1': float(g_optimizer.beta_1), 'beta_2': float(g_optimizer.beta_2), "
             "'iterations': int(g_optimizer.iterations)}"
+        ),
+        "g_schedule": (
+            "(lambda c: {'kind': c['class_name'], 'initial': float(c['config']['initial_learning_rate']), "
+            "'decay_steps': float(c['config']['decay_steps']), 'alpha': float(c['config']['alpha'])} "
+            "if isinstance(c, dict) and c.get('class_name') == 'CosineDecay' else {'kind': type(c).__name__})"
+            "(g_optimizer.get_config()['learning_rate'])"
         ),
         "critic_losses": "critic_losses",
         "observables": "footprint_observables(inputs['footprints'])",
@@ -210,11 +215,23 @@ def generator_optimizer_and_critic_losses(r, ctx):
     p = ctx.params
     opt = r["g_optimizer"]
     assert isinstance(opt, dict) and bool(opt["adam"]), "expected g_optimizer to be keras.optimizers.Adam"
-    settings = {k: number(opt[k], f"g_optimizer.{k}") for k in ("learning_rate", "beta_1", "beta_2")}
-    assert np.allclose(list(settings.values()), [p["LEARNING_RATE"], 0.5, 0.9], rtol=1e-5), (
-        f"expected g_optimizer with the settings of c_optimizer, got {settings}"
+    settings = {k: number(opt[k], f"g_optimizer.{k}") for k in ("beta_1", "beta_2")}
+    assert np.allclose(list(settings.values()), [0.5, 0.9], rtol=1e-5), (
+        f"expected g_optimizer with the betas of c_optimizer, got {settings}"
     )
     steps = p["N_TRAIN"] // p["BATCH_SIZE"]
+    schedule = r["g_schedule"]
+    assert isinstance(schedule, dict) and schedule.get("kind") == "CosineDecay", (
+        f"expected g_optimizer's learning rate to be the page's CosineDecay schedule, got {schedule.get('kind')}"
+    )
+    rates = {k: number(schedule[k], f"the schedule's {k}") for k in ("initial", "alpha", "decay_steps")}
+    assert np.allclose([rates["initial"], rates["alpha"]], [p["LEARNING_RATE"], p["LR_FLOOR"]], rtol=1e-5), (
+        f"expected the schedule to start at LEARNING_RATE and end at LR_FLOOR × LEARNING_RATE, got {rates}"
+    )
+    generator_updates = p["EPOCHS"] * steps // p["CRITIC_STEPS"]
+    assert abs(rates["decay_steps"] - generator_updates) <= p["EPOCHS"], (
+        f"expected the schedule to decay over the generator's updates, got decay_steps = {rates['decay_steps']:.0f}"
+    )
     updates = int(number(opt["iterations"], "g_optimizer.iterations"))
     low, high = p["EPOCHS"] * (steps // p["CRITIC_STEPS"]), p["EPOCHS"] * steps // p["CRITIC_STEPS"] + p["EPOCHS"]
     assert low <= updates <= high, (
