@@ -226,6 +226,33 @@ def footprint_distances(generated, simulated) -> dict[str, float]:
     }
 
 
+def novelty_ratio(generated, training, reference, threshold: float = 3.0) -> float:
+    """How far generated footprints lie from the training footprints, relative to new simulated ones.
+
+    Each footprint becomes u = log10(max(S, threshold) / threshold) over all stations (0 for a silent one); the
+    Euclidean distance of every footprint to its nearest training footprint is found (scikit-learn's
+    ``NearestNeighbors``), and the median over ``generated`` is divided by the median over ``reference``
+    (simulated footprints the generator has not seen). About 1 for a generator that makes new footprints; 0 for
+    copies of training footprints (a memorisation test).
+
+    Args:
+        generated, training, reference: signals (n, rows, cols) in VEM, 0 for a silent station.
+        threshold: trigger threshold in VEM.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    def maps(signal, name):
+        signal = np.asarray(signal, dtype=float)
+        if signal.ndim != 3 or len(signal) == 0:
+            raise ValueError(f"{name} must be footprints (n, rows, cols) with n > 0, got shape {signal.shape}")
+        return np.log10(np.maximum(signal, threshold) / threshold).reshape(len(signal), -1)
+
+    nearest = NearestNeighbors(n_neighbors=1).fit(maps(training, "training"))
+    d_generated = nearest.kneighbors(maps(generated, "generated"))[0][:, 0]
+    d_reference = nearest.kneighbors(maps(reference, "reference"))[0][:, 0]
+    return float(np.median(d_generated) / max(np.median(d_reference), 1e-12))
+
+
 def binary_classifier_figures(probabilities, labels, threshold: float = 0.5) -> dict[str, float]:
     """Accuracy and ROC AUC of a binary classifier, for checking the figures a classification task reports.
 

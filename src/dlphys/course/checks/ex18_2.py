@@ -5,12 +5,14 @@ The judge simulates fresh showers with :mod:`dlphys.datasets.airshower` and comp
 linear one and a small tanh network), so that the judge can compute their scores and input gradients in NumPy and
 with them the Wasserstein estimate and the gradient penalty. ``footprint_observables`` is compared with the judge's
 own on fresh footprints. The bounds on ``generate`` are the page's: 1-D Wasserstein distances to fresh simulated
-showers below 5 stations (number of triggered stations) and below 0.4 dex (log10 of the total signal).
+showers below 5 stations (number of triggered stations) and below 0.4 dex (log10 of the total signal), for
+footprints that are not training footprints (novelty ratio above 0.5: ``dlphys.checking.novelty_ratio`` against the
+page's training set, which the judge simulates again from the notebook's parameters).
 """
 
 import numpy as np
 
-from dlphys.checking import footprint_distances
+from dlphys.checking import footprint_distances, novelty_ratio
 from dlphys.course.checks import Exercise, array, number
 from dlphys.datasets import airshower
 
@@ -243,10 +245,24 @@ def generator_optimizer_and_critic_losses(r, ctx):
     )
 
 
-# The page's two criteria (markdown of `generate` and of the second grading cell), on fresh showers.
+def _generated(r, ctx):
+    """generate(1000, seed) of a fresh seed, refused if it returns training footprints (the page's novelty ratio)."""
+    made = _signals(r["generate_fresh"], 1000, "generate(1000, seed)")
+    p = ctx.params
+    training = airshower.simulate(p["N_TRAIN"] + p["N_TEST"], seed=0)["signal"][: p["N_TRAIN"]]  # the page's
+    novelty = novelty_ratio(made, training, ctx.kept["simulated"])
+    assert novelty > 0.5, (
+        f"expected footprints made by the generator, not training footprints: novelty ratio {novelty:.2f} (the "
+        "distance to the nearest training footprint relative to that of fresh simulated showers)"
+    )
+    return made
+
+
+# The page's criteria (markdown of `generate` and of the second grading cell), on fresh showers; both need new
+# footprints (a generate that returns training footprints reproduces every distribution).
 @exercise.check(task="3", points=1)
 def triggered_stations_are_distributed_like_the_simulation(r, ctx):
-    made = _signals(r["generate_fresh"], 1000, "generate(1000, seed)")
+    made = _generated(r, ctx)
     distance = footprint_distances(made, ctx.kept["simulated"])["n_triggered"]
     assert distance < 5.0, (
         f"expected the triggered-station counts within 5 stations of fresh simulated showers (1-D Wasserstein), got "
@@ -256,7 +272,7 @@ def triggered_stations_are_distributed_like_the_simulation(r, ctx):
 
 @exercise.check(task="3", points=1)
 def total_signals_are_distributed_like_the_simulation(r, ctx):
-    made = _signals(r["generate_fresh"], 1000, "generate(1000, seed)")
+    made = _generated(r, ctx)
     distance = footprint_distances(made, ctx.kept["simulated"])["log10_total_signal"]
     assert distance < 0.4, (
         f"expected log10(total signal) within 0.4 dex of fresh simulated showers (1-D Wasserstein), got {distance:.3f}"
