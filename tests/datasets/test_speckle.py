@@ -37,6 +37,32 @@ def test_partially_coherent_speckle_contrast_is_one_over_sqrt_modes(modes):
     assert contrast == pytest.approx(1.0 / np.sqrt(modes), rel=0.04)
 
 
+@pytest.mark.parametrize(("modes", "photons"), [(1, 5.0), (4, 20.0)])
+def test_counts_contrast_above_min_photons_adds_poisson_to_speckle(modes, photons):
+    """Counts of M-mode speckle of N expected photons: contrast² = 1/M + 1/N (negative binomial, Goodman 2007)."""
+    d = speckle.simulate(100, seed=5, modes=modes, photons=1e6, **FIXED)
+    clean = np.broadcast_to(d["clean"][:1], d["clean"].shape)  # FIXED: every pattern has the same clean pattern
+    # only the pixels of N to 1.5 N expected photons: compare with the exact contrast, 1/N averaged over the band
+    band = (clean > photons) & (clean < 1.5 * photons)
+    assert band.sum() > 1000
+    inverse_n = float(np.mean(1.0 / clean[band]))
+    in_band = np.where(band, d["speckled"], 0.0)
+    contrast = speckle.speckle_contrast(in_band, np.where(band, clean, 0.0), min_photons=photons)
+    # thousands of independent speckles per band: statistical error about 1 %; without the Poisson term the
+    # expected contrast would be 5 to 9 % lower
+    assert contrast == pytest.approx(np.sqrt(1.0 / modes + inverse_n), rel=0.03)
+    # the same counts without the cut include dim pixels: Poisson noise raises their contrast
+    assert speckle.speckle_contrast(d["speckled"], clean) > contrast
+
+
+def test_contrast_cut_that_leaves_no_pixel_is_an_error():
+    clean = np.ones((1, 64, 64))
+    with pytest.raises(ValueError, match="min_photons"):
+        speckle.speckle_contrast(clean, clean, min_photons=5.0)
+    with pytest.raises(ValueError, match="min_photons"):
+        speckle.speckle_contrast(clean, clean, min_photons=-1.0)
+
+
 def test_speckle_at_self_conjugate_points_is_real_gaussian_with_contrast_sqrt2(realisations):
     # q = 0 and the Nyquist points q = -q (mod N): the field is real Gaussian there, so I/<I> is
     # chi-squared with one degree of freedom, contrast sqrt(2) (Goodman 2007, polarised thermal light)

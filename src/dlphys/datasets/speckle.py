@@ -411,17 +411,30 @@ def developed_mask(size: int, speckle_size: float, margin: float = 4.0) -> np.nd
     return mask
 
 
-def speckle_contrast(intensity: np.ndarray, clean: np.ndarray, speckle_size: float = 3.0, margin: float = 4.0) -> float:
+def speckle_contrast(
+    intensity: np.ndarray,
+    clean: np.ndarray,
+    speckle_size: float = 3.0,
+    margin: float = 4.0,
+    min_photons: float = 0.0,
+) -> float:
     """Speckle contrast std/mean of ``intensity / clean`` over the fully developed pixels.
 
-    ``intensity`` and ``clean`` are (..., size, size) in fftshift layout; for photon counts use
-    bright patterns (Poisson noise adds ``1/clean`` to the squared contrast). About 1 for fully
-    coherent and ``1/sqrt(M)`` for M-mode illumination.
+    ``intensity`` and ``clean`` are (..., size, size) in fftshift layout; the ratio is pooled over
+    the pixels of all patterns that are fully developed (:func:`developed_mask`) and have
+    ``clean > min_photons`` expected photons. For photon counts Poisson noise adds ``1/clean`` to
+    the squared contrast: ``sqrt(1/M + 1/N)`` for M modes and N expected photons per pixel (use
+    ``min_photons`` of a few tens to keep it small). About 1 for fully coherent and ``1/sqrt(M)``
+    for M-mode illumination.
     """
     intensity, clean = np.asarray(intensity, dtype=np.float64), np.asarray(clean, dtype=np.float64)
     if intensity.shape != clean.shape:
         raise ValueError(f"intensity and clean must have the same shape, got {intensity.shape} and {clean.shape}")
-    mask = developed_mask(clean.shape[-1], speckle_size, margin) & (clean > 0)
+    if not min_photons >= 0.0:
+        raise ValueError(f"min_photons must be non-negative, got {min_photons}")
+    mask = developed_mask(clean.shape[-1], speckle_size, margin) & (clean > min_photons)
+    if not mask.any():
+        raise ValueError(f"no fully developed pixel has more than min_photons = {min_photons} expected photons")
     ratio = intensity[..., mask] / clean[..., mask]
     return float(ratio.std() / ratio.mean())
 
