@@ -92,3 +92,10 @@ def test_crossing_temperature_takes_the_first_downward_crossing_and_nan_without_
     T = np.array([1.0, 2.0, 3.0, 4.0])
     assert R.crossing_temperature(T, [1.0, 0.0, 0.6, 0.4]) == pytest.approx(1.5)
     assert np.isnan(R.crossing_temperature(T, [0.9, 0.8, 0.7, 0.6]))
+
+
+def test_crossing_temperature_clamped_to_the_grid_when_the_mean_never_crosses():
+    T = np.array([1.0, 2.0, 3.0, 4.0])
+    assert R.crossing_temperature(T, [0.4, 0.9, 0.2, 0.1], clamp=True) == 1.0  # starts below: the lowest T
+    assert R.crossing_temperature(T, [0.9, 0.8, 0.7, 0.6], clamp=True) == 4.0  # never below: the highest T
+    assert R.crossing_temperature(T, [1.0, 0.0, 0.6, 0.4], clamp=True) == pytest.approx(1.5)

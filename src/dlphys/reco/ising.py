@@ -92,17 +92,21 @@ def per_temperature(T, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return temps, mean, np.sqrt(var / counts)
 
 
-def crossing_temperature(T, p, level: float = 0.5) -> float:
+def crossing_temperature(T, p, level: float = 0.5, clamp: bool = False) -> float:
     """Temperature where the mean of ``p`` at fixed T first falls through ``level``, going up in T.
 
     ``T`` (N,) temperatures [J/k_B] and ``p`` (N,) per-configuration values (e.g. P(ordered) of a
     classifier). The means per temperature are interpolated linearly between the last temperature
-    at or above ``level`` and the next one below it. Returns NaN when the mean never crosses.
+    at or above ``level`` and the next one below it. Returns NaN when the mean never crosses; with
+    ``clamp``, the lowest temperature when the mean starts below ``level`` and the highest when it
+    never falls below it (a classifier that calls everything disordered, or everything ordered).
     """
     temps, mean, _ = per_temperature(T, p)
+    if clamp and mean[0] < level:
+        return float(temps[0])
     down = np.flatnonzero((mean[:-1] >= level) & (mean[1:] < level))
     if down.size == 0:
-        return float("nan")
+        return float(temps[-1]) if clamp else float("nan")
     i = down[0]
     t0, t1, p0, p1 = temps[i], temps[i + 1], mean[i], mean[i + 1]
     return float(t0 + (p0 - level) / (p0 - p1) * (t1 - t0))

@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dlphys.course.checks import Exercise, array
 from dlphys.datasets import ising
+from dlphys.reco import ising as reco_ising
 
 N_FRESH = 30  # fresh lattices per temperature and domain
 _GRL = (
@@ -74,16 +75,8 @@ exercise = Exercise(
 
 
 def crossing_temperature(T, p_ordered) -> float:
-    """Where the per-temperature mean of ``p_ordered`` first falls through 0.5 (the page's definition)."""
-    temps = np.unique(T)
-    mean = np.array([np.mean(np.asarray(p_ordered)[T == t]) for t in temps])
-    if mean[0] < 0.5:
-        return float(temps[0])
-    below = np.nonzero(mean < 0.5)[0]
-    if len(below) == 0:
-        return float(temps[-1])
-    i = below[0]
-    return float(temps[i - 1] + (mean[i - 1] - 0.5) / (mean[i - 1] - mean[i]) * (temps[i] - temps[i - 1]))
+    """Where the per-temperature mean of ``p_ordered`` first falls through 0.5, clamped to the grid (the page's)."""
+    return reco_ising.crossing_temperature(T, p_ordered, clamp=True)
 
 
 def test_set(params):
