@@ -105,7 +105,8 @@ def fresh(ctx):
         "footprints": simulated[:50],
         "toy": toy,
     }
-    return sent, {"simulated": simulated}
+    training = airshower.simulate(p["N_TRAIN"] + p["N_TEST"], seed=0)["signal"][: p["N_TRAIN"]]  # the page's
+    return sent, {"simulated": simulated, "training": training}
 
 
 def _probe(ctx, x):
@@ -248,9 +249,7 @@ def generator_optimizer_and_critic_losses(r, ctx):
 def _generated(r, ctx):
     """generate(1000, seed) of a fresh seed, refused if it returns training footprints (the page's novelty ratio)."""
     made = _signals(r["generate_fresh"], 1000, "generate(1000, seed)")
-    p = ctx.params
-    training = airshower.simulate(p["N_TRAIN"] + p["N_TEST"], seed=0)["signal"][: p["N_TRAIN"]]  # the page's
-    novelty = novelty_ratio(made, training, ctx.kept["simulated"])
+    novelty = novelty_ratio(made, ctx.kept["training"], ctx.kept["simulated"])
     assert novelty > 0.5, (
         f"expected footprints made by the generator, not training footprints: novelty ratio {novelty:.2f} (the "
         "distance to the nearest training footprint relative to that of fresh simulated showers)"
