@@ -42,6 +42,7 @@ exercise = Exercise(
         "generate_a": "[generate(300, seed=int(inputs['seed_a'])) for _ in range(2)]",
         "generate_b": "generate(300, seed=int(inputs['seed_a']) + 1)",
         "generate_fresh": "generate(1000, seed=int(inputs['seed_fresh']))",
+        "maps_fresh": "generator.predict(inputs['z_fresh'], verbose=0)",
         "g_optimizer": (
             "{'adam': isinstance(g_optimizer, keras.optimizers.Adam), "
             "'beta_1': float(g_optimizer.beta_1), 'beta_2': float(g_optimizer.beta_2), "
@@ -102,11 +103,13 @@ def fresh(ctx):
         "w_linear": (rng.uniform(0.2, 3.0) * direction / np.linalg.norm(direction)).astype("float32"),
         "seed_a": np.array(int(seeds[0])),
         "seed_fresh": np.array(int(seeds[1])),
+        "z_fresh": np.random.default_rng(int(seeds[1])).standard_normal((1000, latent)).astype("float32"),
         "footprints": simulated[:50],
         "toy": toy,
     }
     training = airshower.simulate(p["N_TRAIN"] + p["N_TEST"], seed=0)["signal"][: p["N_TRAIN"]]  # the page's
-    return sent, {"simulated": simulated, "training": training}
+    u = np.log10(np.maximum(training, 3.0) / 3.0)  # the page's encode: its U_MEAN and U_SD
+    return sent, {"simulated": simulated, "training": training, "u_mean": u.mean(), "u_sd": u.std()}
 
 
 def _probe(ctx, x):
@@ -247,8 +250,18 @@ def generator_optimizer_and_critic_losses(r, ctx):
 
 
 def _generated(r, ctx):
-    """generate(1000, seed) of a fresh seed, refused if it returns training footprints (the page's novelty ratio)."""
+    """generate(1000, seed) of a fresh seed: refused unless it decodes the generator's maps of the page's latent
+    vectors, or if it returns training footprints (the page's novelty ratio)."""
     made = _signals(r["generate_fresh"], 1000, "generate(1000, seed)")
+    maps = array(r["maps_fresh"], (1000, 9, 9, 1), "generator.predict(z)")[..., 0]
+    u = maps * ctx.kept["u_sd"] + ctx.kept["u_mean"]
+    decoded = np.where(u > 1e-4, 3.0 * 10.0**u, 0.0)  # the page's inverse of encode, U_SILENT = 1e-4
+    same = (decoded > 0) == (made > 0)
+    close = np.isclose(made, decoded, rtol=1e-3, atol=0.0) | ~same
+    assert same.mean() > 0.99 and close.all(), (
+        "expected generate(n, seed) to give the generator's footprints for z = np.random.default_rng(seed)"
+        f".standard_normal((n, LATENT_DIM)); {100 * (1 - (same & close).mean()):.1f} % of the stations differ"
+    )
     novelty = novelty_ratio(made, ctx.kept["training"], ctx.kept["simulated"])
     assert novelty > 0.5, (
         f"expected footprints made by the generator, not training footprints: novelty ratio {novelty:.2f} (the "
