@@ -163,6 +163,20 @@ def test_load_caches_and_rebuilds_a_corrupt_file(data_dir):
     np.testing.assert_array_equal(again["signal"], first["signal"])
 
 
+def test_saturation_records_large_signals_at_the_saturation_value_and_changes_nothing_else():
+    settings = {"log_energy_range": (19.5, 20.5), "s1000_fluctuation": 0.05}
+    ideal = A.simulate(500, seed=3, **settings)
+    assert all(np.array_equal(ideal[k], A.simulate(500, seed=3, saturation=None, **settings)[k]) for k in ideal)
+    saturated = A.simulate(500, seed=3, saturation=1000.0, **settings)
+    above = ideal["signal"] > 1000.0
+    assert np.all(saturated["signal"][above] == 1000.0)
+    assert np.array_equal(saturated["signal"][~above], ideal["signal"][~above])
+    for key in ("time", "triggered", "axis", "core", "logE", "s1000"):
+        assert np.array_equal(saturated[key], ideal[key]), key
+    # as documented: above 3·10^19 eV the station nearest the core saturates in most showers
+    assert 0.7 < np.mean(above.reshape(500, -1).any(axis=1)) < 1.0
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -174,6 +188,8 @@ def test_load_caches_and_rebuilds_a_corrupt_file(data_dir):
         {"n": 10, "threshold": 0.0},
         {"n": 10, "core_radius": -1.0},
         {"n": 10, "s1000_fluctuation": 2.0},
+        {"n": 10, "saturation": 2.0},
+        {"n": 10, "saturation": -100.0},
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs):

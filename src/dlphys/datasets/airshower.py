@@ -61,6 +61,17 @@ a plane front plus the delay of a spherical front of radius R = 10 km, and a Gau
 thickness T(r) = 50 ns + 0.3 ns/m · r: small signals (few particles) far from the core have
 the largest jitter, σ_t ∝ 1/√S.
 
+Saturation (``saturation=...``, off by default)
+----------------------------------------------
+A real station's electronics has a finite range: in showers above about 3·10^19 eV the station
+nearest the core saturates (A. C. Fauth for the Pierre Auger Collab., "Use of small photomultiplier
+tube to extend dynamic range of Pierre Auger Observatory surface detector", RENAFAE 2018; the
+AugerPrime small photomultiplier extends the range 25-fold). With ``saturation`` [VEM] every signal
+above it is recorded as ``saturation``; the default ``None`` keeps the ideal linear station. A
+value of 1000 VEM saturates the nearest station of most showers above 3·10^19 eV, as described
+there (a choice of this toy, not a measured electronics range). The classical fits of
+:mod:`dlphys.reco.airshower` do not model it.
+
 Silent stations
 ---------------
 A station below threshold reports **signal 0 and time 0**; the boolean ``triggered`` array
@@ -231,6 +242,8 @@ def _simulate_chunk(rng: np.random.Generator, n: int, p: dict) -> dict[str, np.n
     shape = 1.0 / PARTICLE_SPREAD**2
     signal = rng.gamma(particles * shape, 1.0 / shape)
     triggered = signal >= p["threshold"]
+    if p["saturation"] is not None:
+        signal = np.minimum(signal, p["saturation"])
 
     time = -along / C + front_delay(r) + time_sigma(r, mean) * rng.standard_normal(r.shape)
     signal = np.where(triggered, signal, 0.0)
@@ -263,6 +276,11 @@ def _check_params(n, p: dict) -> None:
         raise ValueError(f"threshold must be a positive signal in VEM, got {p['threshold']}")
     if not 0.0 <= p["s1000_fluctuation"] <= 1.0:
         raise ValueError(f"s1000_fluctuation must lie in [0, 1], got {p['s1000_fluctuation']}")
+    if p["saturation"] is not None and not p["saturation"] > p["threshold"]:
+        raise ValueError(
+            f"saturation must be a signal in VEM above the trigger threshold {p['threshold']}, or None; "
+            f"got {p['saturation']}"
+        )
 
 
 def simulate(
@@ -275,6 +293,7 @@ def simulate(
     core_radius: float = DEFAULTS["core_radius"],
     threshold: float = DEFAULTS["threshold"],
     s1000_fluctuation: float = DEFAULTS["s1000_fluctuation"],
+    saturation: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Simulate ``n`` air-shower footprints on the 9 × 9 array (see the module docstring).
 
@@ -287,6 +306,8 @@ def simulate(
         core_radius: circumradius [m] of the hexagon around the middle station holding the cores.
         threshold: trigger threshold [VEM].
         s1000_fluctuation: log-normal shower-to-shower spread of S1000 (0.1 = 10 %).
+        saturation: largest signal a station records [VEM] (larger ones are recorded as this value);
+            ``None`` (the default): no saturation.
 
     Returns:
         dict with ``time`` (n, 9, 9) float32 [s], ``signal`` (n, 9, 9) float32 [VEM] (both 0 for
@@ -300,6 +321,7 @@ def simulate(
         "core_radius": float(core_radius),
         "threshold": float(threshold),
         "s1000_fluctuation": float(s1000_fluctuation),
+        "saturation": None if saturation is None else float(saturation),
     }
     _check_params(n, p)
     sizes = [min(_CHUNK, n - start) for start in range(0, n, _CHUNK)]

@@ -6,7 +6,8 @@ grader's seed (the notebook's test seed, and a fresh seed for ``predict``), pass
 records (``signal``, ``time``, ``triggered``: never the truth), and gets the signals back with the predictions. It
 then simulates the same events itself (``airshower.simulate`` is reproducible), checks that the signals agree, and
 computes every error and figure of merit against its own truth. It has its own floor estimators (the library's
-fits, given the truth), its own ``preprocess`` of the test events, and its own reference of the target MSEs.
+fits, given the truth), its own ``preprocess`` of the test events (the plane-front fit and the time residuals),
+and its own reference of the target MSEs.
 """
 
 import numpy as np
@@ -22,7 +23,7 @@ HEADS = ("axis", "core", "logE")
 SETTINGS = ("log_energy_range", "max_zenith_deg", "core_radius", "threshold", "s1000_fluctuation")
 N_FRESH = 500
 HALF = 3
-TIME_UNIT = airshower.SPACING / airshower.C
+RESIDUAL_UNIT = 1e-6  # s
 
 _SIMULATE = "__import__('dlphys.datasets.airshower', fromlist=['simulate']).simulate"
 _RECORDED = "{k: ev[k] for k in ('signal', 'time', 'triggered')}"
@@ -110,8 +111,15 @@ def _knowing_nothing(events, log_e_range):
 
 
 def _preprocess(events):
+    """The page's input: the plane-front fit's axis and the time residuals from it, in a 7 x 7 window."""
+    plane = reco.fit_plane_front(events["time"], events["signal"], triggered=events["triggered"])["axis"]
+    plane = np.where(np.isfinite(plane), plane, [0.0, 0.0, 1.0])
+    lead = np.einsum("rcj,nj->nrc", airshower.station_positions(), plane[:, :2]) / airshower.C
+    residual = np.where(events["triggered"], events["time"] + lead, 0.0)
     exists = hexgrid.offset_to_axial(np.ones((airshower.ROWS, airshower.COLS), dtype=np.float32))
-    x = airshower.network_input(events, layout="axial", channels=("signal", "time", "triggered"), time_unit=TIME_UNIT)
+    x = airshower.network_input(
+        {**events, "time": residual}, layout="axial", channels=("signal", "time", "triggered"), time_unit=RESIDUAL_UNIT
+    )
     n = len(x)
     x = np.concatenate([x, np.broadcast_to(exists[None, :, :, None], (*x.shape[:3], 1))], axis=-1)
     r, q = np.unravel_index(x[..., 0].reshape(n, -1).argmax(axis=1), x.shape[1:3])
@@ -127,7 +135,7 @@ def _preprocess(events):
     window[..., 0] /= 2.0
     row, col = r, q + r // 2 - (airshower.ROWS - 1) // 2
     centre = airshower.station_positions()[row, col] / 1000.0
-    return window.astype(np.float32), centre
+    return {"stations": window.astype(np.float32), "plane": plane.astype(np.float32)}, centre
 
 
 def _reference_mse():
@@ -300,9 +308,13 @@ def every_head_near_its_target_on_the_test_events(r, ctx):
     settings = _settings(r)
     events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, settings)
     x, centre = _preprocess(events)
-    x_test = array(r["x_test"], x.shape, "x_test")
-    assert np.allclose(x_test, x, atol=1e-5), "expected x_test = preprocess(test_events) as given"
-    out = _model_outputs(r, len(x))
+    got = r["x_test"]
+    assert isinstance(got, dict) and set(got) == set(x), "expected x_test = preprocess(test_events), a dict as given"
+    for key, value in x.items():
+        assert np.allclose(array(got[key], value.shape, f"x_test[{key!r}]"), value, atol=1e-5), (
+            f"expected x_test = preprocess(test_events) as given; x_test[{key!r}] differs"
+        )
+    out = _model_outputs(r, len(centre))
     truth = {
         "axis": events["axis"],
         "core": events["core"] / 1000.0 - centre,

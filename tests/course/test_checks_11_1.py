@@ -1,0 +1,107 @@
+"""The judge of 11.1: its copy of the page's hybrid input, and its check of the heads against the truth.
+
+No trained network is needed: the "model outputs" below are the truth of the judge's test events, with and
+without errors of a known size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlphys.course.checks import Context
+from dlphys.course.checks import ex11_1 as judge
+from dlphys.datasets import airshower
+from dlphys.reco import airshower as reco
+
+SOLUTION = Path(__file__).resolve().parents[2] / "solutions" / "11_1_airshower_multitask.ipynb"
+SETTINGS = {"log_energy_range": (19.5, 20.5), "s1000_fluctuation": 0.05}
+PARAMS = {"N_TEST": 300, "SEED": 11}
+
+
+def _page_preprocess():
+    """The page's given `preprocess`, executed from the solution notebook's cell that defines it."""
+    cells = json.loads(SOLUTION.read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "def preprocess(" in "".join(c["source"]))
+    namespace: dict = {}
+    exec(  # the given cell up to where it simulates the exercise's data
+        "import numpy as np\nfrom dlphys import hexgrid\nfrom dlphys.datasets import airshower\n"
+        "from dlphys.reco import airshower as reco\n" + source.split("train_events = ")[0],
+        namespace,
+    )
+    return namespace["preprocess"]
+
+
+@pytest.fixture(scope="module")
+def events():
+    return airshower.simulate(PARAMS["N_TEST"], seed=PARAMS["SEED"] + 1, **SETTINGS)
+
+
+def test_the_judge_builds_the_pages_input(events):
+    mine, centre = judge._preprocess(events)
+    page, page_centre = _page_preprocess()(events)
+    assert set(mine) == set(page) == {"stations", "plane"}
+    for key in mine:
+        assert np.allclose(mine[key], page[key], atol=1e-6), key
+    assert np.array_equal(centre, page_centre)
+
+
+def test_the_plane_input_is_the_plane_front_fit_and_the_residuals_are_the_curvature(events):
+    x, _ = judge._preprocess(events)
+    angle = np.quantile(reco.opening_angle(events["axis"], x["plane"]), 0.68)
+    assert 0.5 < angle < 1.2  # the plane fit without a core: about 0.8°
+    # What the plane leaves is the front's curvature: per event, the residuals [µs] of the window's stations
+    # regressed on the true delay r²/(2Rc) [µs] have a slope of 1 (the jitter spreads it, the median stays).
+    plane, residual = x["plane"], x["stations"][..., 1]
+    fired = x["stations"][..., 2] > 0
+    lead = np.einsum("rcj,nj->nrc", airshower.station_positions(), plane[:, :2]) / airshower.C
+    full = np.where(events["triggered"], events["time"] + lead, 0.0)  # the residuals on the whole array [s]
+    r = airshower.shower_plane_distance(
+        airshower.station_positions()[None], events["core"][:, None, None, :], events["axis"][:, None, None, :]
+    )
+    slopes = []
+    for trig, y, delay in zip(events["triggered"], full, airshower.front_delay(r), strict=True):
+        d, y = delay[trig] - delay[trig].mean(), y[trig] - y[trig].mean()
+        slopes.append((d @ y) / (d @ d))
+    assert 0.9 < np.median(slopes) < 1.1
+    # the window holds these residuals in µs: the brightest station's neighbours lag it by about 0.1-0.5 µs
+    both = fired[:, 2, 3] & fired[:, 3, 3]
+    lag = np.median(residual[both, 2, 3] - residual[both, 3, 3])
+    assert np.all(np.abs(residual[fired]) < 20) and 0.05 < lag < 1
+
+
+def _results(events, x, error=0.0, seed=0):
+    _, centre = judge._preprocess(events)
+    rng = np.random.default_rng(seed)
+    axis = events["axis"] + error * 0.01 * rng.standard_normal(events["axis"].shape)
+    return {
+        "SIM_SETTINGS": SETTINGS,
+        "x_test": x,
+        "model_test": {
+            "axis": axis / np.linalg.norm(axis, axis=1, keepdims=True),
+            "core": events["core"] / 1000.0 - centre + error * 0.01 * rng.standard_normal((len(centre), 2)),
+            "logE": events["logE"] + error * 0.02 * rng.standard_normal(len(centre)),
+        },
+    }
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_heads_at_the_truth_pass_and_far_off_heads_fail(events, fast):
+    ctx = Context("11_1_airshower_multitask", 5, PARAMS, fast)
+    x, _ = judge._preprocess(events)
+    judge.every_head_near_its_target_on_the_test_events(_results(events, x), ctx)
+    with pytest.raises(AssertionError, match="within a factor"):
+        judge.every_head_near_its_target_on_the_test_events(_results(events, x, error=20.0), ctx)
+
+
+def test_an_input_without_the_plane_fit_is_not_the_pages(events):
+    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
+    x, _ = judge._preprocess(events)
+    with pytest.raises(AssertionError, match="as given"):
+        judge.every_head_near_its_target_on_the_test_events(_results(events, {"stations": x["stations"]}), ctx)
+    shifted = {"stations": x["stations"], "plane": np.tile([0.0, 0.0, 1.0], (len(x["plane"]), 1))}
+    with pytest.raises(AssertionError, match="plane"):
+        judge.every_head_near_its_target_on_the_test_events(_results(events, shifted), ctx)
