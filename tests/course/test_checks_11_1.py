@@ -105,3 +105,26 @@ def test_an_input_without_the_plane_fit_is_not_the_pages(events):
     shifted = {"stations": x["stations"], "plane": np.tile([0.0, 0.0, 1.0], (len(x["plane"]), 1))}
     with pytest.raises(AssertionError, match="plane"):
         judge.every_head_near_its_target_on_the_test_events(_results(events, shifted), ctx)
+
+
+def test_a_predict_that_is_not_the_network_loses_its_point(events):
+    """A `predict` that returns the classical reconstruction (better than the network) is not the network."""
+    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
+    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
+    x, centre = judge._preprocess(events)
+    r = _results(events, x, error=1.0)
+    network = r["model_test"]
+    pred = {"axis": network["axis"], "core": 1000.0 * (network["core"] + centre), "logE": network["logE"]}
+    figures = judge._figures(judge._errors(events, pred))
+    r.update(
+        test={"signal": events["signal"], "pred": pred},
+        err_network=judge._errors(events, pred),
+        angular_resolution=figures["angle"],
+        core_resolution=figures["core"],
+        energy_resolution=figures["energy"],
+    )
+    judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)
+    classical = reco.reconstruct(events, progress=False)
+    r["test"] = {"signal": events["signal"], "pred": {k: classical[k] for k in ("axis", "core", "logE")}}
+    with pytest.raises(AssertionError, match="trained model's output"):
+        judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)

@@ -332,6 +332,15 @@ def every_head_near_its_target_on_the_test_events(r, ctx):
 @exercise.check(task="4", points=1)
 def errors_and_figures_of_predict_on_the_test_events(r, ctx):
     events, pred = _predicted(r, ctx, "test")
+    # predict must be the trained network: on the test events it gives the model's own outputs, in physical units
+    _, centre = _preprocess(events)
+    model = _model_outputs(r, len(centre))
+    network = {"axis": model["axis"], "core": 1000.0 * (model["core"] + centre), "logE": model["logE"]}
+    for key, tolerance in (("axis", 1e-4), ("core", 0.1), ("logE", 1e-4)):
+        assert np.allclose(pred[key], network[key], atol=tolerance), (
+            f"expected predict(test_events) to be the trained model's output converted to physical units; its "
+            f"{key!r} differs from model.predict(x_test)"
+        )
     reference = _errors(events, pred)
     err = r["err_network"]
     assert isinstance(err, dict) and set(reference) <= set(err), "expected err_network with angle, core and energy"
