@@ -14,7 +14,7 @@ from dlphys.course.checks import ex17_1 as judge
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {
-    "EPOCHS": 12,
+    "EPOCHS": 8,
     "VAL_FRACTION": 0.1,
     "TEST_FRACTION": 0.1,
     "REFERENCE_PHOTONS": 1e6,
