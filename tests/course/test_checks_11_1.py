@@ -73,19 +73,27 @@ def test_the_plane_input_is_the_plane_front_fit_and_the_residuals_are_the_curvat
     assert np.all(np.abs(residual[fired]) < 20) and 0.05 < lag < 1
 
 
+class _Results(dict):
+    """What the grader hands a check: collected values, and the saved model's outputs from the clean sandbox."""
+
+    def __init__(self, values, network):
+        super().__init__(values)
+        self.models = {"model": {"layers": [("axis", "UnitNormalization")], "outputs": {"test": network}}}
+
+    def model(self, name):
+        return self.models[name]
+
+
 def _results(events, x, error=0.0, seed=0):
     _, centre = judge._preprocess(events)
     rng = np.random.default_rng(seed)
     axis = events["axis"] + error * 0.01 * rng.standard_normal(events["axis"].shape)
-    return {
-        "SIM_SETTINGS": SETTINGS,
-        "x_test": x,
-        "model_test": {
-            "axis": axis / np.linalg.norm(axis, axis=1, keepdims=True),
-            "core": events["core"] / 1000.0 - centre + error * 0.01 * rng.standard_normal((len(centre), 2)),
-            "logE": events["logE"] + error * 0.02 * rng.standard_normal(len(centre)),
-        },
+    network = {
+        "axis": axis / np.linalg.norm(axis, axis=1, keepdims=True),
+        "core": events["core"] / 1000.0 - centre + error * 0.01 * rng.standard_normal((len(centre), 2)),
+        "logE": events["logE"] + error * 0.02 * rng.standard_normal(len(centre)),
     }
+    return _Results({"SIM_SETTINGS": SETTINGS, "x_test": x}, network)
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -107,14 +115,7 @@ def test_an_input_without_the_plane_fit_is_not_the_pages(events):
         judge.every_head_near_its_target_on_the_test_events(_results(events, shifted), ctx)
 
 
-def test_a_predict_that_is_not_the_network_loses_its_point(events):
-    """A `predict` that returns the classical reconstruction (better than the network) is not the network."""
-    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
-    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
-    x, centre = judge._preprocess(events)
-    r = _results(events, x, error=1.0)
-    network = r["model_test"]
-    pred = {"axis": network["axis"], "core": 1000.0 * (network["core"] + centre), "logE": network["logE"]}
+def _with_predict(r, events, pred):
     figures = judge._figures(judge._errors(events, pred))
     r.update(
         test={"signal": events["signal"], "pred": pred},
@@ -123,8 +124,48 @@ def test_a_predict_that_is_not_the_network_loses_its_point(events):
         core_resolution=figures["core"],
         energy_resolution=figures["energy"],
     )
-    judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)
+    return r
+
+
+def test_a_predict_that_is_not_the_network_loses_its_point(events):
+    """A `predict` that returns the classical reconstruction (better than the network) is not the network."""
+    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
+    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
+    x, _ = judge._preprocess(events)
+    r = _results(events, x, error=1.0)
+    judge.errors_and_figures_of_predict_on_the_test_events(_with_predict(r, events, judge._network(r, events)), ctx)
     classical = reco.reconstruct(events, progress=False)
-    r["test"] = {"signal": events["signal"], "pred": {k: classical[k] for k in ("axis", "core", "logE")}}
+    r = _with_predict(r, events, {k: classical[k] for k in ("axis", "core", "logE")})
     with pytest.raises(AssertionError, match="trained model's output"):
         judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)
+
+
+def test_a_predict_that_knows_the_truth_is_not_the_network(events):
+    """The red team's cheat: a `predict` that looks the events' truth up (it wrapped `simulate`) scores better than
+    any network, and is still not the saved network."""
+    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
+    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
+    x, _ = judge._preprocess(events)
+    r = _with_predict(_results(events, x, error=3.0), events, {k: events[k] for k in ("axis", "core", "logE")})
+    with pytest.raises(AssertionError, match="trained model's output"):
+        judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)
+
+
+def _history(val_loss, epochs):
+    history = {f"{p}{k}_loss": [1.0] * epochs for p in ("", "val_") for k in judge.HEADS}
+    return history | {"loss": [10 * val_loss] * epochs, "val_loss": [val_loss] * epochs}
+
+
+def test_a_history_that_is_not_the_networks_training_loses_its_point(events):
+    ctx = Context("11_1_airshower_multitask", 5, {**PARAMS, "EPOCHS": 3}, True)
+    x, _ = judge._preprocess(events)
+    mse = judge._reference_mse()
+    r = _results(events, x, error=1.0)
+    r.update(mse_target=mse, loss_weights={k: 1.0 / v for k, v in mse.items()})
+    out, truth = r.model("model")["outputs"]["test"], judge._truth(events)
+    loss = sum(float(np.mean((out[k] - truth[k]) ** 2)) / mse[k] for k in judge.HEADS)
+    r["history"] = _history(loss, 3)
+    judge.training_history_of_each_head(r, ctx)
+    r["history"] = _history(loss / 20, 3)  # made up: a loss the saved network does not have
+    with pytest.raises(AssertionError, match="history should be the training of `model`"):
+        judge.training_history_of_each_head(r, ctx)

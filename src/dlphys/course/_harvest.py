@@ -3,8 +3,9 @@
 # Evaluates each expression of spec.json ("collect": name -> expression) in the notebook's namespace, with
 # `inputs` bound to the grader's inputs (inputs.npz), and writes the values to /scratch/out/results.npz and
 # results.json: NumPy arrays (numbers, booleans, strings; never pickled objects), nested in dicts and lists, or the
-# error the expression raised. Whatever the student's code does to this cell only changes its own results, which
-# the grader checks against its own computations.
+# error the expression raised. `keras_bytes(model)` (bound like `inputs`) saves a Keras model as a .keras file and
+# returns its bytes, for the judge to load and run in a clean sandbox (dlphys.course.models). Whatever the student's
+# code does to this cell only changes its own results, which the grader checks against its own computations.
 
 
 def _dlphys_harvest(handover):
@@ -63,6 +64,14 @@ def _dlphys_harvest(handover):
     def alarm(signum, frame):
         raise _Slow()
 
+    def keras_bytes(model):
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="model-", dir=os.environ["DLPHYS_SCRATCH_DIR"])
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        return np.frombuffer(open(path, "rb").read(), dtype=np.uint8)
+
     user = get_ipython().user_ns  # noqa: F821 (the kernel's namespace)
     results = {}
     limit = int(spec.get("collect_timeout", 60))
@@ -70,7 +79,7 @@ def _dlphys_harvest(handover):
         previous = signal.signal(signal.SIGALRM, alarm)
         signal.alarm(limit)
         try:
-            value = eval(expression, {**user, "inputs": copy.deepcopy(inputs)})
+            value = eval(expression, {**user, "inputs": copy.deepcopy(inputs), "keras_bytes": keras_bytes})
             results[name] = {"ok": encode(value)}
         except _Slow:
             results[name] = {"error": f"`{expression}` took longer than {limit} s"}

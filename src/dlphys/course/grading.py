@@ -14,7 +14,9 @@ Two phases, and student code is only ever in the first:
    evaluates the exercise's declared results (names, and the student's functions and models on the grader's fresh
    inputs) and returns them as arrays, never as pickled objects.
 2. **Judge** (:mod:`dlphys.course.checks`): this process, which never runs student code, compares what came
-   back with its own computations: the trusted checks of ``dlphys/course/checks/exNN_M.py``.
+   back with its own computations: the trusted checks of ``dlphys/course/checks/exNN_M.py``. A model an exercise
+   declares comes back saved, and is audited and run on the judge's own inputs in a second sandbox that holds no
+   student code (:mod:`dlphys.course.models`).
 
 Results are written once, after every sandbox is gone, atomically: ``OUT/grades.csv`` (student, exercise, task,
 kind, points, max_points, status), ``OUT/report.md`` (what happened and why, flags for the instructor, the SHA-256
@@ -49,6 +51,7 @@ import nbformat
 import numpy as np
 
 from dlphys.course import checks as checks_api
+from dlphys.course import models as models_api
 from dlphys.course import sandbox as sb
 from dlphys.course import submission as subm
 from dlphys.course.notebooks import CELL_TIMEOUT, GRADE_ID_MANUAL, course_source, student_version
@@ -260,6 +263,13 @@ def run_job(job: Job) -> Result:
         reason = ""
     except checks_api.ResultMissing as exc:
         results, reason = None, str(exc)
+    if results is not None and exercise.models:
+        # the saved models, run on the judge's inputs in a second sandbox without the student's code
+        archives, model_inputs = exercise.inputs_for_models(results, ctx)
+        if archives:
+            entries, seconds = models_api.evaluate(archives, model_inputs, work / "models", box, job.limits, job.env)
+            results.models.update(entries)
+            result.seconds += seconds
     result.verdicts = [v.__dict__ for v in exercise.judge(results, ctx, reason)]
     if results is None:
         result.status = "failed"

@@ -9,6 +9,12 @@ Each module defines ``exercise = Exercise(...)`` and, in one place an instructor
   numbers, strings, and dicts and lists of them come back.
 - ``@exercise.inputs``: ``f(ctx) -> (sent, kept)``, the grader's fresh inputs drawn with ``ctx.rng`` (a seed the
   student never sees): ``sent`` goes into the sandbox, ``kept`` (labels, reference values) stays with the judge.
+- ``models``: name -> the expression of a Keras model in the notebook (``{"model": "model"}``). Each is saved in the
+  sandbox (collected as ``"model:<name>"``), audited and run by :mod:`dlphys.course.models` in a second sandbox
+  that holds no student code, on the inputs ``@exercise.model_inputs`` gives: ``f(r, ctx) -> {name: {set: x}}``,
+  computed by the judge after the notebook has run (so they may depend on the student's settings). A check reads
+  ``r.model(name)``: ``{"layers": [(name, class)], "outputs": {set: the model's output}}``. Prefer it to
+  ``model.predict`` in ``collect``, which runs the student's code and is only as honest as that code.
 - ``@exercise.check(task, points)``: ``f(r, ctx)`` raises ``AssertionError`` with a message when the check fails
   (0 points) and returns nothing when it passes (the points). ``r[name]`` is a collected value (a
   :class:`ResultMissing` with the student's error when it could not be collected); ``ctx.sent``, ``ctx.kept``,
@@ -82,16 +88,45 @@ class _Check:
 class Exercise:
     """The declared results and the trusted checks of one exercise."""
 
-    def __init__(self, name: str, collect: dict[str, str] | None = None):
+    def __init__(self, name: str, collect: dict[str, str] | None = None, models: dict[str, str] | None = None):
         self.name = name
         self.collect: dict[str, str] = dict(collect or {})
+        self.models: dict[str, str] = dict(models or {})
+        for model, expression in self.models.items():
+            self.collect[f"model:{model}"] = f"keras_bytes({expression})"
         self.checks: list[_Check] = []
         self._inputs: Callable | None = None
+        self._model_inputs: Callable | None = None
 
     def inputs(self, function: Callable) -> Callable:
         """Register ``function(ctx) -> (sent, kept)``, the grader's fresh inputs."""
         self._inputs = function
         return function
+
+    def model_inputs(self, function: Callable) -> Callable:
+        """Register ``function(results, ctx) -> {model: {set name: inputs}}``, what the saved models are run on."""
+        self._model_inputs = function
+        return function
+
+    def inputs_for_models(self, results: Results, ctx: Context) -> tuple[dict, dict]:
+        """(model -> saved bytes, model -> input sets) of the declared models; a model that cannot be run is left
+        out of both and its reason goes to ``results.models``."""
+        archives: dict[str, bytes] = {}
+        for model in self.models:
+            try:
+                archives[model] = np.asarray(results[f"model:{model}"], dtype=np.uint8).tobytes()
+            except (ResultMissing, TypeError, ValueError) as exc:
+                results.models[model] = {"error": f"the model `{self.models[model]}` could not be saved: {exc}"}
+        if not archives or self._model_inputs is None:
+            return {}, {}
+        try:
+            inputs = self._model_inputs(results, ctx)
+        except Exception as exc:  # e.g. the student's settings are unusable: the model checks say why
+            why = str(exc) if isinstance(exc, AssertionError) else f"unusable result ({type(exc).__name__}: {exc})"
+            for model in archives:
+                results.models[model] = {"error": why[:500]}
+            return {}, {}
+        return {m: a for m, a in archives.items() if m in inputs}, inputs
 
     def check(self, task: str, points: float) -> Callable:
         """Register a check of ``task`` worth ``points`` (decorator)."""
@@ -160,6 +195,16 @@ class Results:
             raise ResultMissing(f"the results could not be read ({type(exc).__name__})") from exc
         if not isinstance(self._meta, dict):
             raise ResultMissing("the results could not be read (not a mapping)")
+        self.models: dict[str, dict] = {}  # filled by the grader: what the saved models gave in the clean sandbox
+
+    def model(self, name: str) -> dict:
+        """What the saved model ``name`` gave in the clean sandbox: ``{"layers": ..., "outputs": {set: ...}}``."""
+        entry = self.models.get(name)
+        if not isinstance(entry, dict):
+            raise ResultMissing(f"the model `{name}` was not run by the grader")
+        if "error" in entry:
+            raise ResultMissing(str(entry["error"]))
+        return entry
 
     def __contains__(self, name: str) -> bool:
         entry = self._meta.get(name)

@@ -1,7 +1,8 @@
 """Trusted checks of Exercise 7.2 — air-shower energy with a fully connected network (10 points).
 
 The judge loads its own copy of the showers (the cached data set, the notebook's split) and prepares the inputs
-itself with ``airshower.network_input``. The student's ``model`` is run on the judge's copy of the test showers
+itself with ``airshower.network_input``. The student's ``model`` comes back saved and is run by the judge in a
+clean sandbox without the student's code (:mod:`dlphys.course.models`) on the judge's copy of the test showers
 (its outputs must match the reported ``log_e_pred``, ``resolution`` and ``bias``) and on fresh showers simulated
 with the grader's seed; ``predict`` gets the fresh showers as ``airshower.simulate`` returns them (without the true
 energy). The bounds are those the page states: the mean squared error of log10 E below half its variance (task 2), a
@@ -20,6 +21,7 @@ TIME_UNIT = 1e-5
 
 exercise = Exercise(
     "07_2_airshower_energy_fcn",
+    models={"model": "model"},
     collect={
         "x_train_rows": "x_train[::16]",
         "x_train_shape": "x_train.shape",
@@ -28,8 +30,6 @@ exercise = Exercise(
         "y_test": "y_test",
         "history": "history",
         "train_time": "train_time",
-        "model_test": "model.predict(inputs['x_test'], verbose=0)",
-        "model_fresh": "model.predict(inputs['x_fresh'], verbose=0)",
         "log_e_pred": "log_e_pred",
         "resolution": "resolution",
         "bias": "bias",
@@ -51,8 +51,9 @@ def fresh(ctx):
     test = {key: value[n - test_size :] for key, value in events.items()}
     new = airshower.simulate(N_FRESH, seed=ctx.seed)
     shown = {key: new[key] for key in ("signal", "time", "triggered", "axis", "core")}  # no true energy
-    sent = {"x_test": _flat(test), "x_fresh": _flat(new), "fresh": shown}
+    sent = {"x_test": _flat(test), "fresh": shown}
     kept = {
+        "x_fresh": _flat(new),
         "x_train_rows": _flat({key: train[key][::16] for key in ("signal", "time", "triggered")}),
         "n_train": n - test_size,
         "x_test": sent["x_test"],
@@ -63,8 +64,14 @@ def fresh(ctx):
     return sent, kept
 
 
+@exercise.model_inputs
+def network_inputs(r, ctx):
+    return {"model": {"test": ctx.sent["x_test"], "fresh": ctx.kept["x_fresh"]}}
+
+
 def _model_output(r, name, n, what):
-    out = array(r[name], name=what)
+    """The saved model's output on the judge's test (``name="model_test"``) or fresh showers."""
+    out = array(r.model("model")["outputs"][name.removeprefix("model_")], name=what)
     assert out.shape == (n, 1), f"expected model: inputs (n, 162) -> log10(E/eV) (n, 1), got shape {out.shape}"
     return out[:, 0]
 

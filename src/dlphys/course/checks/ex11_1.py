@@ -1,13 +1,14 @@
 """Trusted checks of Exercise 11.1 — one network, three heads: direction, core and energy of air showers (10 points).
 
-The data of the network are the student's choice (``SIM_SETTINGS``), so the grader's inputs cannot hold them in
-advance. The judge therefore has the events simulated *in the sandbox* with the student's ``SIM_SETTINGS`` and the
-grader's seed (the notebook's test seed, and a fresh seed for ``predict``), passes ``predict`` only what a detector
-records (``signal``, ``time``, ``triggered``: never the truth), and gets the signals back with the predictions. It
-then simulates the same events itself (``airshower.simulate`` is reproducible), checks that the signals agree, and
-computes every error and figure of merit against its own truth. It has its own floor estimators (the library's
-fits, given the truth), its own ``preprocess`` of the test events (the plane-front fit and the time residuals),
-and its own reference of the target MSEs.
+The network is judged without the student's code: the trained ``model`` comes back saved, and the judge runs it in
+a clean sandbox (:mod:`dlphys.course.models`) on inputs it made itself. The data are the student's choice
+(``SIM_SETTINGS``), so these inputs are made after the notebook has run: the judge simulates the notebook's test
+events and fresh events of a seed the student never sees with the student's ``SIM_SETTINGS``, applies its own
+copy of the page's ``preprocess`` (the plane-front fit and the time residuals) and converts the outputs to physical
+units itself. The truth of the fresh events never enters a sandbox. ``predict``, the student's function, runs in
+the notebook only on the notebook's own test events (whose truth the notebook has anyway), and must give the saved
+network's outputs there. The judge has its own floor estimators (the library's fits, given the truth) and its own
+reference of the target MSEs.
 """
 
 import numpy as np
@@ -27,28 +28,25 @@ RESIDUAL_UNIT = 1e-6  # s
 
 _SIMULATE = "__import__('dlphys.datasets.airshower', fromlist=['simulate']).simulate"
 _RECORDED = "{k: ev[k] for k in ('signal', 'time', 'triggered')}"
-_PREDICT_ON = (
+# the notebook's own test events (their truth is in the notebook anyway): predict must give the saved network's output
+_PREDICT_ON_TEST = (
     f"(lambda ev: {{'signal': ev['signal'], 'pred': predict({_RECORDED})}})"
-    f"({_SIMULATE}(int(inputs['N']), seed=int(inputs['S']), **SIM_SETTINGS))"
+    f"({_SIMULATE}(int(inputs['n_test']), seed=int(inputs['test_seed']), **SIM_SETTINGS))"
 )
 
 exercise = Exercise(
     "11_1_airshower_multitask",
+    models={"model": "model"},  # (1), (3), (4): the trained network, saved, and run by the judge in a clean sandbox
     collect={
-        # (1) the model
-        "layer_names": "[layer.name for layer in model.layers]",
-        "layer_types": "[type(layer).__name__ for layer in model.layers]",
         # (2) loss weights
         "mse_target": "mse_target",
         "loss_weights": "loss_weights",
         # (3) training
         "history": "history",
         "x_test": "x_test",
-        "model_test": "model.predict(x_test, verbose=0)",
         # (4) predict, floors, settings
         "SIM_SETTINGS": "SIM_SETTINGS",
-        "test": _PREDICT_ON.replace("'N'", "'n_test'").replace("'S'", "'test_seed'"),
-        "fresh": _PREDICT_ON.replace("'N'", "'n_fresh'").replace("'S'", "'fresh_seed'"),
+        "test": _PREDICT_ON_TEST,
         "err_network": "err_network",
         "angular_resolution": "angular_resolution",
         "core_resolution": "core_resolution",
@@ -110,7 +108,20 @@ def _knowing_nothing(events, log_e_range):
     }
 
 
+_PREPROCESSED: dict = {}
+
+
 def _preprocess(events):
+    """:func:`_page_input` of ``events``, made once per events dict (the checks share the judge's simulations)."""
+    key = id(events)
+    if key not in _PREPROCESSED or _PREPROCESSED[key][0] is not events:
+        if len(_PREPROCESSED) > 8:
+            _PREPROCESSED.clear()
+        _PREPROCESSED[key] = (events, _page_input(events))
+    return _PREPROCESSED[key][1]
+
+
+def _page_input(events):
     """The page's input: the plane-front fit's axis and the time residuals from it, in a 7 x 7 window."""
     plane = reco.fit_plane_front(events["time"], events["signal"], triggered=events["triggered"])["axis"]
     plane = np.where(np.isfinite(plane), plane, [0.0, 0.0, 1.0])
@@ -156,12 +167,19 @@ def fresh(ctx):
     sent = {
         "n_test": ctx.params["N_TEST"],
         "test_seed": ctx.params["SEED"] + 1,
-        "n_fresh": N_FRESH,
-        "fresh_seed": int(rng.integers(2**62)),
         "threshold": threshold,
         "floor_events": floor_events,
     }
-    return sent, {}
+    return sent, {"fresh_seed": int(rng.integers(2**62))}  # the fresh events are simulated here, never sent
+
+
+@exercise.model_inputs
+def network_inputs(r, ctx):
+    """The page's input of the notebook's test events and of fresh events, from the student's SIM_SETTINGS."""
+    settings = _settings(r)
+    test = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, settings)
+    fresh = _simulated(N_FRESH, ctx.kept["fresh_seed"], settings)
+    return {"model": {"test": _preprocess(test)[0], "fresh": _preprocess(fresh)[0]}}
 
 
 # ------------------------------------------------------------------------------- reading the results
@@ -206,12 +224,12 @@ def _floor_figures(ctx, settings):
     return _FLOORS[key]
 
 
-def _predicted(r, ctx, name):
-    """(events, prediction) of the events that ``predict`` was given in the sandbox, truth from the judge."""
+def _predicted(r, ctx):
+    """(events, prediction) of the test events that ``predict`` was given in the notebook, truth from the judge."""
     settings = _settings(r)
-    n, seed = ctx.sent[f"n_{name}"], ctx.sent[f"{name}_seed"]
+    n, seed = ctx.sent["n_test"], ctx.sent["test_seed"]
     events = _simulated(n, seed, settings)
-    got = r[name]
+    got = r["test"]
     assert isinstance(got, dict) and "pred" in got, f"expected predict to run on {n} events"
     signal = array(got["signal"], (n, airshower.ROWS, airshower.COLS), "the simulated signals")
     assert np.allclose(signal, events["signal"]), (
@@ -227,8 +245,22 @@ def _predicted(r, ctx, name):
     return events, out
 
 
-def _model_outputs(r, n):
-    out = r["model_test"]
+def _truth(events):
+    """The heads' targets: unit axis, core [km] relative to the window's centre station, log10(E/eV)."""
+    _, centre = _preprocess(events)
+    return {"axis": events["axis"], "core": events["core"] / 1000.0 - centre, "logE": events["logE"]}
+
+
+def _network(r, events, which="test"):
+    """The saved network's reconstruction of ``events`` in physical units (axis, core [m], logE)."""
+    _, centre = _preprocess(events)
+    out = _model_outputs(r, len(centre), which)
+    return {"axis": out["axis"], "core": 1000.0 * (out["core"] + centre), "logE": out["logE"]}
+
+
+def _model_outputs(r, n, which="test"):
+    """The saved network's outputs on the judge's input of the test (or fresh) events."""
+    out = r.model("model")["outputs"][which]
     assert isinstance(out, dict) and set(out) == set(HEADS), (
         "expected the model to return a dict with the keys axis, core, logE"
     )
@@ -244,16 +276,14 @@ def _model_outputs(r, n):
 def three_named_heads(r, ctx):
     out = _model_outputs(r, ctx.params["N_TEST"])
     assert np.allclose(np.linalg.norm(out["axis"], axis=1), 1.0, atol=1e-4), "expected unit vectors from the axis head"
-    names = r["layer_names"]
-    assert isinstance(names, list) and set(HEADS) <= set(names), "expected output layers named axis, core and logE"
+    names = [name for name, _ in r.model("model")["layers"]]
+    assert set(HEADS) <= set(names), "expected output layers named axis, core and logE"
 
 
 @exercise.check(task="1", points=1)
 def unit_normalised_axis_and_energy_near_the_range(r, ctx):
-    types = r["layer_types"]
-    assert isinstance(types, list) and "UnitNormalization" in types, (
-        "expected the axis head made a unit vector by keras.layers.UnitNormalization"
-    )
+    types = [kind for _, kind in r.model("model")["layers"]]
+    assert "UnitNormalization" in types, "expected the axis head made a unit vector by keras.layers.UnitNormalization"
     log_e_range = _settings(r).get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
     log_e = _model_outputs(r, ctx.params["N_TEST"])["logE"]
     far = np.max(np.abs(log_e - np.mean(log_e_range)))
@@ -301,6 +331,16 @@ def training_history_of_each_head(r, ctx):
     assert len(loss) == ctx.params["EPOCHS"], f"expected {ctx.params['EPOCHS']} epochs, got {len(loss)}"
     val = array(history["val_loss"], name="history['val_loss']").reshape(-1)
     assert val[-1] < loss[0] / 2, "expected the weighted loss to fall more than twofold from the first epoch"
+    # the history must be the saved network's: its last validation loss is the weighted MSE the network has on
+    # events like the validation events (the judge's test events, the same distribution)
+    _, weights = _targets(r)
+    events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, _settings(r))
+    out, truth = _model_outputs(r, ctx.params["N_TEST"]), _truth(events)
+    mine = sum(weights[k] * float(np.mean((out[k] - truth[k]) ** 2)) for k in HEADS)
+    assert 0.5 < mine / val[-1] < 2.0, (
+        f"expected the last validation loss of history ({val[-1]:.4g}) near the weighted MSE of the trained model on "
+        f"the test events ({mine:.4g}): history should be the training of `model`, with an MSE loss per head"
+    )
 
 
 @exercise.check(task="3", points=1)
@@ -314,12 +354,7 @@ def every_head_near_its_target_on_the_test_events(r, ctx):
         assert np.allclose(array(got[key], value.shape, f"x_test[{key!r}]"), value, atol=1e-5), (
             f"expected x_test = preprocess(test_events) as given; x_test[{key!r}] differs"
         )
-    out = _model_outputs(r, len(centre))
-    truth = {
-        "axis": events["axis"],
-        "core": events["core"] / 1000.0 - centre,
-        "logE": events["logE"],
-    }
+    out, truth = _model_outputs(r, len(centre)), _truth(events)
     bound = 50 if ctx.fast else 4
     for key, mse_target in _reference_mse().items():
         weighted = float(np.mean((out[key] - truth[key]) ** 2)) / mse_target
@@ -331,15 +366,13 @@ def every_head_near_its_target_on_the_test_events(r, ctx):
 
 @exercise.check(task="4", points=1)
 def errors_and_figures_of_predict_on_the_test_events(r, ctx):
-    events, pred = _predicted(r, ctx, "test")
-    # predict must be the trained network: on the test events it gives the model's own outputs, in physical units
-    _, centre = _preprocess(events)
-    model = _model_outputs(r, len(centre))
-    network = {"axis": model["axis"], "core": 1000.0 * (model["core"] + centre), "logE": model["logE"]}
+    events, pred = _predicted(r, ctx)
+    # predict must be the trained network: on the test events it gives the saved model's outputs, in physical units
+    network = _network(r, events)
     for key, tolerance in (("axis", 1e-4), ("core", 0.1), ("logE", 1e-4)):
         assert np.allclose(pred[key], network[key], atol=tolerance), (
             f"expected predict(test_events) to be the trained model's output converted to physical units; its "
-            f"{key!r} differs from model.predict(x_test)"
+            f"{key!r} differs from the saved model's output on the page's input of the test events"
         )
     reference = _errors(events, pred)
     err = r["err_network"]
@@ -387,8 +420,8 @@ def floors_and_the_choice_of_data(r, ctx):
 
 @exercise.check(task="4", points=1)
 def resolutions_within_the_bounds(r, ctx):
-    events, pred = _predicted(r, ctx, "test")
-    figures = _figures(_errors(events, pred))
+    events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, _settings(r))
+    figures = _figures(_errors(events, _network(r, events)))
     bounds = FAST_BOUNDS if ctx.fast else TARGETS
     for key in TARGETS:
         assert figures[key] < bounds[key], (
@@ -397,22 +430,23 @@ def resolutions_within_the_bounds(r, ctx):
 
 
 @exercise.check(task="4", points=1)
-def predict_on_fresh_events(r, ctx):
-    events, pred = _predicted(r, ctx, "fresh")
+def network_on_fresh_events(r, ctx):
+    events = _simulated(N_FRESH, ctx.kept["fresh_seed"], _settings(r))
+    pred = _network(r, events, "fresh")
     assert np.allclose(np.linalg.norm(pred["axis"], axis=1), 1.0, atol=1e-4), "expected unit vectors for axis"
     log_e_range = _settings(r).get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
     # the units, by the median: one poorly reconstructed event of a fast-mode network may lie far off
     assert abs(np.median(pred["logE"]) - np.mean(log_e_range)) < 1.5, (
-        "expected logE = log10(E/eV) near the simulated range"
+        "expected logE = log10(E/eV) near the simulated range from the trained network"
     )
     figures = _figures(_errors(events, pred))
     naive = _figures(_errors(events, _knowing_nothing(events, log_e_range)))
     bounds = FAST_BOUNDS if ctx.fast else TARGETS
     for key in TARGETS:
         assert figures[key] < 1.1 * bounds[key], (
-            f"expected the {key} resolution on {N_FRESH} fresh events below {1.1 * bounds[key]:.3g}, "
+            f"expected the trained network's {key} resolution on {N_FRESH} fresh events below {1.1 * bounds[key]:.3g}, "
             f"got {figures[key]:.3g}"
         )
         assert figures[key] < naive[key] / 1.5, (
-            f"expected predict clearly better than knowing nothing for {key} (by 1.5 times), got {figures[key]:.3g}"
+            f"expected the network clearly better than knowing nothing for {key} (by 1.5 times), got {figures[key]:.3g}"
         )

@@ -1,0 +1,202 @@
+"""A student's Keras model, judged without the student's code: saved in the sandbox, run in a second, clean one.
+
+A check built on ``model.predict`` evaluated in the student's kernel trusts the student's code: a model class that
+overrides ``predict`` can return anything. So an exercise can declare models
+(``Exercise(..., models={"model": "model"})``): after the notebook has run, each is saved as a ``.keras`` file in
+the sandbox and comes back as bytes. The judge then
+
+1. audits the archive (:func:`audit`): only ``config.json``, ``metadata.json`` and ``model.weights.h5``; in the
+   configuration only classes of Keras's own modules and of ``dlphys.layers``, none of those that run code or read
+   files (``Lambda``, ``TFSMLayer``, lookup layers' vocabulary files, bare functions); the compile configuration
+   (loss functions) is dropped, the network is all that is judged;
+2. rebuilds the archive from what it audited, and
+3. loads and runs it in a fresh sandbox (:func:`evaluate`) that holds no student code, only the rebuilt file and the
+   judge's inputs, with ``safe_mode=True``. The outputs come back as arrays.
+
+The judge computes the inputs itself (for example from events it simulated, whose truth never enters a sandbox), so
+a model is scored on data its author never saw, by code its author never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from dlphys.course import sandbox as sb
+
+MAX_ARCHIVE = 256 << 20
+"""Largest ``.keras`` file accepted (bytes)."""
+MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
+FORBIDDEN_CLASSES = {"Lambda", "TFSMLayer", "function", "StringLookup", "IntegerLookup", "TextVectorization"}
+ALLOWED_MODULES = ("keras", "dlphys.layers")
+HERE = Path(__file__).resolve().parent
+
+
+class ModelRefused(ValueError):
+    """The saved model cannot be judged (not a ``.keras`` archive, or it holds what the judge will not load)."""
+
+
+def _walk(node, path: str = "config") -> None:
+    if isinstance(node, dict):
+        if "class_name" in node:
+            name, module = node.get("class_name"), node.get("module")
+            if name in FORBIDDEN_CLASSES:
+                raise ModelRefused(
+                    f"the model holds a {name!r} ({path}): the grader loads only layers built from Keras's and "
+                    "dlphys's classes, not code (write the computation with Keras layers)"
+                )
+            if module is not None and not (
+                isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in ALLOWED_MODULES)
+            ):
+                raise ModelRefused(
+                    f"the model uses {name!r} from {module!r} ({path}): the grader loads only classes of Keras and "
+                    "dlphys.layers (a class defined in the notebook cannot be loaded without running its code)"
+                )
+        for key, value in node.items():
+            if key in ("function", "function_type", "module_name"):
+                raise ModelRefused(f"the model holds a function ({path}.{key}): the grader loads no code")
+            _walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _walk(value, f"{path}[{i}]")
+
+
+def audit(data: bytes) -> bytes:
+    """The ``.keras`` archive rebuilt from what passed the audit (see the module docs); :class:`ModelRefused` if not."""
+    if not isinstance(data, bytes) or not data:
+        raise ModelRefused("no saved model came back (the notebook's model could not be saved)")
+    if len(data) > MAX_ARCHIVE:
+        raise ModelRefused(f"the saved model is {len(data) >> 20} MiB, more than {MAX_ARCHIVE >> 20} MiB")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if not names <= MEMBERS or "config.json" not in names or "model.weights.h5" not in names:
+                raise ModelRefused(f"expected a .keras archive of {sorted(MEMBERS)}, got {sorted(names)[:10]}")
+            infos = {info.filename: info for info in archive.infolist()}
+            if sum(info.file_size for info in infos.values()) > MAX_ARCHIVE:
+                raise ModelRefused("the saved model unpacks to more than the grader accepts")
+            config = json.loads(archive.read("config.json").decode("utf-8"))
+            weights = archive.read("model.weights.h5")
+            metadata = archive.read("metadata.json") if "metadata.json" in names else b"{}"
+    except (zipfile.BadZipFile, ValueError, KeyError, UnicodeDecodeError) as exc:
+        if isinstance(exc, ModelRefused):
+            raise
+        raise ModelRefused(f"the saved model is not a readable .keras archive ({type(exc).__name__})") from exc
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise ModelRefused("the saved model's config.json is not a Keras model configuration")
+    config.pop("compile_config", None)  # losses and metrics: not judged, and not loaded
+    _walk(config)
+    if not weights.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise ModelRefused("the saved model's weights are not an HDF5 file")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("metadata.json", metadata if len(metadata) < 4096 else b"{}")
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights)
+    return out.getvalue()
+
+
+def _flatten(prefix: str, value, flat: dict) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}/{key}", item, flat)
+    else:
+        flat[prefix] = np.asarray(value)
+
+
+def evaluate(
+    archives: dict[str, bytes],
+    inputs: dict[str, dict],
+    work: Path,
+    box: sb.Sandbox,
+    limits: sb.Limits,
+    env: dict[str, str],
+) -> tuple[dict[str, dict], float]:
+    """Run each audited archive on its input sets in a fresh sandbox; ``({model: entry}, seconds)``.
+
+    ``inputs``: model -> {set name -> an array or a dict of arrays (the model's named inputs)}. An entry is
+    ``{"layers": [(name, class)], "outputs": {set: array | dict | list}}`` or ``{"error": why}``.
+    """
+    entries: dict[str, dict] = {}
+    runnable: dict[str, bytes] = {}
+    for name, data in archives.items():
+        if name not in inputs:
+            continue
+        try:
+            runnable[name] = audit(data)
+        except ModelRefused as exc:
+            entries[name] = {"error": str(exc)}
+    if not runnable:
+        return entries, 0.0
+    grader, scratch, private = work / "grader", work / "scratch", work / "private"
+    for path in (grader, scratch, private):
+        shutil.rmtree(path, ignore_errors=True)
+    (grader / "models").mkdir(parents=True)
+    private.mkdir()
+    os.chmod(private, 0o700)
+    for name, data in runnable.items():
+        (grader / "models" / f"{name}.keras").write_bytes(data)
+    shutil.copyfile(HERE / "_model_runner.py", grader / "run_model.py")
+    flat: dict[str, np.ndarray] = {}
+    for name in runnable:
+        for set_name, value in inputs[name].items():
+            _flatten(f"{name}/{set_name}", value, flat)
+    np.savez(private / "inputs.npz", **flat)
+    spec = {"models": {name: list(inputs[name]) for name in runnable}}
+    (private / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    for path in [work, grader, *grader.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    channels = sb.Channels(
+        read={"spec": private / "spec.json", "inputs": private / "inputs.npz"},
+        write={"results": private / "models.json", "arrays": private / "models.npz"},
+    )
+    outcome = box.run("run_model.py", grader, scratch, limits, dict(env), channels)
+    meta = _read(private / "models.json", lambda b: json.loads(b.decode("utf-8")))
+    arrays = _read(private / "models.npz", _load_npz)
+    why = "the model evaluation " + (
+        f"hit the {', '.join(outcome.limits_hit)} limit"
+        if outcome.limits_hit
+        else f"ended without results ({(outcome.log.strip().splitlines() or ['no log'])[-1][:200]})"
+    )
+    for name in runnable:
+        entry = meta.get(name) if isinstance(meta, dict) else None
+        entries[name] = _decode(entry, arrays or {}) if isinstance(entry, dict) else {"error": why}
+    return entries, outcome.seconds
+
+
+def _read(path: Path, parse):
+    try:
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        return parse(data) if data else None
+    except (OSError, ValueError):
+        return None
+
+
+def _load_npz(data: bytes) -> dict:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def _decode(entry: dict, arrays: dict) -> dict:
+    if "error" in entry:
+        return {"error": "the saved model could not be run: " + str(entry["error"])[:500]}
+    try:
+        outputs = {}
+        for set_name, node in entry["outputs"].items():
+            ((kind, value),) = node.items()
+            if kind == "dict":
+                outputs[set_name] = {head: arrays[key] for head, key in value.items()}
+            elif kind == "list":
+                outputs[set_name] = [arrays[key] for key in value]
+            else:
+                outputs[set_name] = arrays[value]
+        layers = [(str(n), str(c)) for n, c in entry["layers"]]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {"error": "the model evaluation returned malformed results"}
+    return {"layers": layers, "outputs": outputs}

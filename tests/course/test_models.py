@@ -1,0 +1,160 @@
+"""A student's saved model, judged without the student's code: the audit of the archive and the clean sandbox."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from dlphys.course import models
+from dlphys.course import sandbox as sb
+from dlphys.layers import PeriodicPadding2D
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+
+
+def _saved(model, tmp_path, name="m.keras"):
+    path = tmp_path / name
+    model.save(path)
+    return path.read_bytes()
+
+
+def _two_heads(seed=1):
+    keras.utils.set_random_seed(seed)
+    inputs = {"a": keras.Input((4,), name="a"), "b": keras.Input((2,), name="b")}
+    h = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()([inputs["a"], inputs["b"]]))
+    outputs = {"x": keras.layers.Dense(3, name="x")(h), "y": keras.layers.Dense(1, name="y")(h)}
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss={"x": "mse", "y": "mse"}, loss_weights={"x": 1.0, "y": 2.0})
+    return model
+
+
+def _rewritten(data, change):
+    """``data`` (a .keras archive) with its config.json changed by ``change(config)``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    change(config)
+    members["config.json"] = json.dumps(config).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def test_a_plain_keras_model_passes_the_audit_without_its_compile_configuration(tmp_path):
+    data = _saved(_two_heads(), tmp_path)
+    audited = models.audit(data)
+    with zipfile.ZipFile(io.BytesIO(audited)) as archive:
+        config = json.loads(archive.read("config.json"))
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert "compile_config" not in config and config["class_name"] == "Functional"
+
+
+def test_the_course_layers_pass_the_audit(tmp_path):
+    inputs = keras.Input((6, 6, 1))
+    model = keras.Model(inputs, keras.layers.Flatten()(PeriodicPadding2D(1)(inputs)))
+    models.audit(_saved(model, tmp_path))
+
+
+def test_code_in_the_model_is_refused(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: 2 * t)(inputs))
+    with pytest.raises(models.ModelRefused, match="Lambda"):
+        models.audit(_saved(model, tmp_path))
+
+
+@keras.saving.register_keras_serializable(package="notebook")
+class _Doubling(keras.layers.Layer):
+    def call(self, x):
+        return 2 * x
+
+
+def test_a_class_defined_in_the_notebook_is_refused(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, _Doubling()(inputs))
+    with pytest.raises(models.ModelRefused, match="cannot be loaded without running its code"):
+        models.audit(_saved(model, tmp_path))
+
+
+def test_a_subclassed_model_that_overrides_predict_is_refused(tmp_path):
+    """The red team's cheat: a model class whose ``predict`` returns anything it likes."""
+
+    class Cheat(keras.Model):
+        def predict(self, *args, **kwargs):
+            return {"x": 0}
+
+    inputs = keras.Input((3,))
+    model = Cheat(inputs, keras.layers.Dense(1)(inputs))
+    with pytest.raises(models.ModelRefused, match="cannot be loaded"):
+        models.audit(_saved(model, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda c: c["config"]["layers"][1].update(module="os", class_name="system"), "from 'os'"),
+        (lambda c: c["config"]["layers"][1].update(class_name="TFSMLayer"), "TFSMLayer"),
+        (lambda c: c["config"]["layers"][1]["config"].update(function={"class_name": "x"}), "function"),
+        (
+            lambda c: c["config"]["layers"][1].update(
+                module="keras.config", class_name="function", config="enable_unsafe_deserialization"
+            ),
+            "function",
+        ),
+    ],
+)
+def test_a_hand_made_configuration_that_would_run_code_is_refused(tmp_path, change, match):
+    data = _rewritten(_saved(_two_heads(), tmp_path), change)
+    with pytest.raises(models.ModelRefused, match=match):
+        models.audit(data)
+
+
+def test_what_is_not_a_keras_archive_is_refused(tmp_path):
+    data = _saved(_two_heads(), tmp_path)
+    for bad, match in [
+        (b"", "no saved model"),
+        (b"PK\x03\x04 not a zip", "not a readable"),
+        (data[: len(data) // 2], "not a readable"),
+    ]:
+        with pytest.raises(models.ModelRefused, match=match):
+            models.audit(bad)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as archive:
+        for name in source.namelist():
+            archive.writestr(name, source.read(name))
+        archive.writestr("assets/vocabulary.txt", "/etc/passwd")
+    with pytest.raises(models.ModelRefused, match=r"expected a \.keras archive"):
+        models.audit(out.getvalue())
+
+
+@pytest.mark.skipif(os.environ.get("DLPHYS_SKIP_SANDBOX") == "1", reason="DLPHYS_SKIP_SANDBOX=1: no sandbox here")
+def test_the_clean_sandbox_gives_the_models_own_outputs_and_the_reasons_of_the_others(tmp_path):
+    model = _two_heads()
+    rng = np.random.default_rng(3)
+    x = {"a": rng.normal(size=(50, 4)).astype("float32"), "b": rng.normal(size=(50, 2)).astype("float32")}
+    x2 = {k: v[:7] for k, v in x.items()}
+    inputs = keras.Input((3,))
+    refused = keras.Model(inputs, keras.layers.Lambda(lambda t: t)(inputs))
+    archives = {"good": _saved(model, tmp_path, "good.keras"), "bad": _saved(refused, tmp_path, "bad.keras")}
+    archives["broken"] = archives["good"]
+    wanted = {"good": {"one": x, "two": x2}, "bad": {"one": x["a"][:, :3]}, "broken": {"one": {"a": x["a"]}}}
+    box = sb.default_sandbox([ROOT / "data"])
+    entries, seconds = models.evaluate(archives, wanted, tmp_path / "work", box, sb.Limits(wall=120), ENV)
+    assert seconds > 0
+    good = entries["good"]
+    assert ("x", "Dense") in good["layers"] and ("y", "Dense") in good["layers"]
+    expected = model.predict(x, verbose=0)
+    for head in ("x", "y"):
+        np.testing.assert_allclose(good["outputs"]["one"][head], expected[head], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(good["outputs"]["two"][head], expected[head][:7], rtol=1e-5, atol=1e-6)
+    assert "Lambda" in entries["bad"]["error"]
+    assert entries["broken"]["error"].startswith("the saved model could not be run")  # input "b" is missing
