@@ -137,3 +137,33 @@ def test_results_behind_a_link_are_not_read(tmp_path):
     assert "x" in checks.Results(real)
     with pytest.raises(checks.ResultMissing, match="no results"):
         checks.Results(linked)
+
+
+def test_a_run_of_a_saved_model_reads_like_a_collected_value_and_says_why_it_is_missing(tmp_path):
+    exercise = checks.Exercise("00_0_demo", models={"model": "model"}, runs={"model_test": ("model", "x")})
+    assert exercise.collect == {"model:model": "keras_bytes(model)"}
+    meta = {"results": {"model:model": {"error": "NameError: name 'model' is not defined"}}}
+    results = checks.Results(_results(tmp_path, meta))
+    ctx = checks.Context("00_0_demo", 1, {}, True, sent={"x": np.ones((2, 3))})
+    assert exercise.inputs_for_models(results, ctx) == ({}, {})  # nothing to run: the reason is kept instead
+    assert "model_test" not in results
+    with pytest.raises(checks.ResultMissing, match="could not be saved.*not defined"):
+        results["model_test"]
+    results.models["model"] = {"layers": [], "outputs": {"model_test": np.zeros((2, 1))}}
+    assert "model_test" in results and results["model_test"].shape == (2, 1)
+    with pytest.raises(ValueError, match="undeclared models"):
+        checks.Exercise("00_0_demo", runs={"p": ("other", "x")})
+
+
+def test_the_inputs_of_a_run_come_from_the_sent_inputs_or_a_function(tmp_path):
+    exercise = checks.Exercise(
+        "00_0_demo",
+        models={"model": "model"},
+        runs={"a": ("model", "fresh/x"), "b": ("model", lambda r, ctx: 2 * ctx.sent["fresh"]["x"])},
+    )
+    meta = {"results": {"model:model": {"ok": {"array": "a0"}}}}
+    results = checks.Results(_results(tmp_path, meta, {"a0": np.frombuffer(b"PK", dtype=np.uint8)}))
+    ctx = checks.Context("00_0_demo", 1, {}, True, sent={"fresh": {"x": np.arange(3.0)}})
+    archives, inputs = exercise.inputs_for_models(results, ctx)
+    assert archives == {"model": b"PK"}
+    assert np.array_equal(inputs["model"]["a"], [0, 1, 2]) and np.array_equal(inputs["model"]["b"], [0, 2, 4])

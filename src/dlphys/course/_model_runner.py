@@ -3,10 +3,10 @@
 Stand-alone on purpose, like ``_runner.py``. No student code is in this sandbox: only the ``.keras`` files the
 student's notebook saved (``/grader/models/<name>.keras``, already audited by the judge, see
 :func:`dlphys.course.models.audit`), the judge's inputs for them (``inputs``, an ``.npz`` by file descriptor:
-``<model>/<set>/<input name>`` or ``<model>/<set>`` for a single input) and what to run (``spec``: model ->
-list of input sets). Each model is loaded with ``safe_mode=True`` and only Keras's and dlphys's registered
-classes, and run with ``predict``. What comes back (``results``: JSON, ``arrays``: ``.npz``) is each model's
-layers (name, class), its outputs per input set, or the error that stopped it.
+``<model>/<set>/<input name>`` for named inputs, ``<model>/<set>/#<i>`` for positional ones, ``<model>/<set>`` for
+one input) and what to run (``spec``: model -> list of input sets). Each model is loaded with ``safe_mode=True``
+and only Keras's and dlphys's registered classes, and run with ``predict``. What comes back (``results``: JSON,
+``arrays``: ``.npz``) is each model's layers (name, class), its outputs per input set, or the error that stopped it.
 """
 
 import io
@@ -44,7 +44,10 @@ def _inputs(flat: dict, model: str, name: str):
     prefix = f"{model}/{name}"
     if prefix in flat:
         return flat[prefix]
-    return {key[len(prefix) + 1 :]: value for key, value in flat.items() if key.startswith(prefix + "/")}
+    named = {key[len(prefix) + 1 :]: value for key, value in flat.items() if key.startswith(prefix + "/")}
+    if named and all(key.startswith("#") for key in named):  # positional inputs
+        return [named[f"#{i}"] for i in range(len(named))]
+    return named
 
 
 def main() -> int:

@@ -106,6 +106,9 @@ def _flatten(prefix: str, value, flat: dict) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             _flatten(f"{prefix}/{key}", item, flat)
+    elif isinstance(value, (list, tuple)):  # a model of several positional inputs: "<set>/#0", "<set>/#1", ...
+        for i, item in enumerate(value):
+            flat[f"{prefix}/#{i}"] = np.asarray(item)
     else:
         flat[prefix] = np.asarray(value)
 
@@ -120,8 +123,8 @@ def evaluate(
 ) -> tuple[dict[str, dict], float]:
     """Run each audited archive on its input sets in a fresh sandbox; ``({model: entry}, seconds)``.
 
-    ``inputs``: model -> {set name -> an array or a dict of arrays (the model's named inputs)}. An entry is
-    ``{"layers": [(name, class)], "outputs": {set: array | dict | list}}`` or ``{"error": why}``.
+    ``inputs``: model -> {set name -> an array, a dict of arrays (named inputs) or a list of arrays (positional)}.
+    An entry is ``{"layers": [(name, class)], "outputs": {set: array | dict | list}}`` or ``{"error": why}``.
     """
     entries: dict[str, dict] = {}
     runnable: dict[str, bytes] = {}

@@ -15,6 +15,9 @@ Each module defines ``exercise = Exercise(...)`` and, in one place an instructor
   computed by the judge after the notebook has run (so they may depend on the student's settings). A check reads
   ``r.model(name)``: ``{"layers": [(name, class)], "outputs": {set: the model's output}}``. Prefer it to
   ``model.predict`` in ``collect``, which runs the student's code and is only as honest as that code.
+- ``runs``: name -> ``(model, source)``, the short form of the same: the saved ``model`` run on ``source``, a key of
+  the sent inputs (``"x_test"``, ``"fresh/axial"``) or ``f(r, ctx)``; ``r[name]`` is then its output, as if
+  ``collect`` had held ``"name": "model.predict(inputs[...])"``.
 - ``@exercise.check(task, points)``: ``f(r, ctx)`` raises ``AssertionError`` with a message when the check fails
   (0 points) and returns nothing when it passes (the points). ``r[name]`` is a collected value (a
   :class:`ResultMissing` with the student's error when it could not be collected); ``ctx.sent``, ``ctx.kept``,
@@ -88,10 +91,20 @@ class _Check:
 class Exercise:
     """The declared results and the trusted checks of one exercise."""
 
-    def __init__(self, name: str, collect: dict[str, str] | None = None, models: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        collect: dict[str, str] | None = None,
+        models: dict[str, str] | None = None,
+        runs: dict[str, tuple[str, str | Callable]] | None = None,
+    ):
         self.name = name
         self.collect: dict[str, str] = dict(collect or {})
         self.models: dict[str, str] = dict(models or {})
+        self.runs: dict[str, tuple[str, str | Callable]] = dict(runs or {})
+        unknown = sorted({model for model, _ in self.runs.values()} - set(self.models))
+        if unknown:
+            raise ValueError(f"runs of undeclared models {unknown}: declare them in models=")
         for model, expression in self.models.items():
             self.collect[f"model:{model}"] = f"keras_bytes({expression})"
         self.checks: list[_Check] = []
@@ -111,16 +124,19 @@ class Exercise:
     def inputs_for_models(self, results: Results, ctx: Context) -> tuple[dict, dict]:
         """(model -> saved bytes, model -> input sets) of the declared models; a model that cannot be run is left
         out of both and its reason goes to ``results.models``."""
+        results.runs = {run: model for run, (model, _) in self.runs.items()}
         archives: dict[str, bytes] = {}
         for model in self.models:
             try:
                 archives[model] = np.asarray(results[f"model:{model}"], dtype=np.uint8).tobytes()
             except (ResultMissing, TypeError, ValueError) as exc:
                 results.models[model] = {"error": f"the model `{self.models[model]}` could not be saved: {exc}"}
-        if not archives or self._model_inputs is None:
+        if not archives:
             return {}, {}
         try:
-            inputs = self._model_inputs(results, ctx)
+            inputs = self._model_inputs(results, ctx) if self._model_inputs is not None else {}
+            for run, (model, source) in self.runs.items():
+                inputs.setdefault(model, {})[run] = source(results, ctx) if callable(source) else _sent(ctx, source)
         except Exception as exc:  # e.g. the student's settings are unusable: the model checks say why
             why = str(exc) if isinstance(exc, AssertionError) else f"unusable result ({type(exc).__name__}: {exc})"
             for model in archives:
@@ -177,6 +193,14 @@ class Exercise:
         return per_task
 
 
+def _sent(ctx: Context, key: str):
+    """The sent input at ``key`` (``"fresh/axial"``: a nested key)."""
+    value = ctx.sent
+    for part in key.split("/"):
+        value = value[part]
+    return value
+
+
 class Results:
     """The values that came back from the sandbox (``results.json`` + ``results.npz``), read without pickle."""
 
@@ -196,6 +220,7 @@ class Results:
         if not isinstance(self._meta, dict):
             raise ResultMissing("the results could not be read (not a mapping)")
         self.models: dict[str, dict] = {}  # filled by the grader: what the saved models gave in the clean sandbox
+        self.runs: dict[str, str] = {}  # run name -> model (the exercise's ``runs``)
 
     def model(self, name: str) -> dict:
         """What the saved model ``name`` gave in the clean sandbox: ``{"layers": ..., "outputs": {set: ...}}``."""
@@ -207,10 +232,18 @@ class Results:
         return entry
 
     def __contains__(self, name: str) -> bool:
+        if name in self.runs:
+            entry = self.models.get(self.runs[name])
+            return isinstance(entry, dict) and name in entry.get("outputs", {})
         entry = self._meta.get(name)
         return isinstance(entry, dict) and "ok" in entry
 
     def __getitem__(self, name: str):
+        if name in self.runs:
+            outputs = self.model(self.runs[name])["outputs"]
+            if name not in outputs:
+                raise ResultMissing(f"the model `{self.runs[name]}` was not run on `{name}`")
+            return outputs[name]
         entry = self._meta.get(name)
         if not isinstance(entry, dict):
             raise ResultMissing(f"`{name}` did not come back from the notebook")

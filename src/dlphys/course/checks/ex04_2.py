@@ -14,11 +14,14 @@ from dlphys.datasets import wine
 
 exercise = Exercise(
     "04_2_keras_linear_regression",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "model_fresh": ("model", "x"),
+    },
     collect={
         "is_sequential": "isinstance(model, keras.Sequential)",
         "n_params": "model.count_params()",
         "layer": "model.get_layer('linear').get_weights()",
-        "model_fresh": "model.predict(inputs['x'], verbose=0)",
         "built": "(lambda m: [m.get_layer('linear').get_weights(), m.predict(inputs['x'], verbose=0)])(build_model())",
         "history": "history",
         "optimizer": "type(model.optimizer).__name__",

@@ -18,6 +18,10 @@ Q_MIN, N_QUALITIES = 3, 7
 
 exercise = Exercise(
     "04_3_softmax_crossentropy",
+    models={"classifier": "classifier"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "classifier_fresh": ("classifier", "x"),
+    },
     collect={
         "one_hot_fresh": "one_hot(inputs['labels'], int(inputs['k']))",
         "targets": "targets",
@@ -49,7 +53,6 @@ exercise = Exercise(
         "majority": "majority",
         "accuracy_majority": "accuracy_majority",
         "classifier_weights": "classifier.layers[-1].get_weights()",
-        "classifier_fresh": "classifier.predict(inputs['x'], verbose=0)",
         "p_test_keras": "p_test_keras",
         "keras_history": "keras_history",
     },

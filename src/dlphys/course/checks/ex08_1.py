@@ -22,14 +22,23 @@ from dlphys.reco.ising import (
 FRESH_TEMPERATURES = [1.6, 2.0, 2.6, 3.0]  # at least 0.26 J/k_B from Tc: both phases clear on 48 × 48
 N_FRESH = 50
 
+
+def _x_test(r, ctx):
+    return ctx.sent["x_test"].astype("float32")
+
+
 exercise = Exercise(
     "08_1_ising_cnn",
+    models={"model": "model", "model_fcn": "model_fcn"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "model_test": ("model", _x_test),
+        "fcn_test": ("model_fcn", _x_test),
+    },
     collect={
         "layers": "[type(layer).__name__ for layer in model.layers]",
         "other_sizes": "{L: model.predict(x.astype('float32'), verbose=0) for L, x in inputs['sizes'].items()}",
         "history": "history",
         "test_accuracy": "test_accuracy",
-        "model_test": "model.predict(inputs['x_test'].astype('float32'), verbose=0)",
         "p_test": "p_test",
         "cut": "cut",
         "temperatures": "temperatures",
@@ -39,7 +48,6 @@ exercise = Exercise(
         "P_error": "P_error",
         "T_cross": "T_cross",
         "fcn_layers": "[type(layer).__name__ for layer in model_fcn.layers]",
-        "fcn_test": "model_fcn.predict(inputs['x_test'].astype('float32'), verbose=0)",
         "accuracy_fcn": "accuracy_fcn",
         "comparison": "comparison",
         "parameters": "{'CNN': model.count_params(), 'FCN': model_fcn.count_params()}",

@@ -36,11 +36,14 @@ def _rerun(key):
 
 exercise = Exercise(
     "09_1_sine_lstm",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "model_short": ("model", lambda r, ctx: ctx.sent["x"][:, : int(ctx.sent["short"])]),
+        "model_fresh": ("model", "x"),
+    },
     collect={
         "lstm_units": "[layer.units for layer in model.layers if isinstance(layer, keras.layers.LSTM)]",
-        "model_short": "model.predict(inputs['x'][:, : int(inputs['short'])], verbose=0)",
         "history": "history",
-        "model_fresh": "model.predict(inputs['x'], verbose=0)",
         "ar_clean": "ar_forecast(inputs['clean'], 2)",
         "ar_clean_2d": "ar_forecast(inputs['clean'][:, :, 0], 2)",
         "ar_order": "ar_order",

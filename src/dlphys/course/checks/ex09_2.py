@@ -32,6 +32,12 @@ _LAYERS = (
 
 exercise = Exercise(
     "09_2_radio_rnn",
+    models={"model_rnn": "model_rnn", "model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "p_rnn_test": ("model_rnn", "x_test"),
+        "p_test": ("model", "x_test"),
+        "model_fresh": ("model", lambda r, ctx: ctx.sent["traces"][:100]),
+    },
     collect={
         # the classical trigger
         "stat_fresh": "envelope_statistic(inputs['traces'][:200], tuple(float(f) for f in inputs['band']))",
@@ -43,20 +49,17 @@ exercise = Exercise(
         "history_rnn": "history_rnn",
         "seconds_rnn": "seconds_rnn",
         "accuracy_rnn": "accuracy_rnn",
-        "p_rnn_test": "model_rnn.predict(inputs['x_test'], verbose=0)",
         # (2) Conv1D + GRU
         "layers": _LAYERS.replace("MODEL", "model"),
         "history": "history",
         "seconds_conv": "seconds_conv",
         "accuracy": "accuracy",
-        "p_test": "model.predict(inputs['x_test'], verbose=0)",
         # (3) scores, AUCs and predict
         "score": "score",
         "score_rnn": "score_rnn",
         "auc": "auc",
         "auc_rnn": "auc_rnn",
         "predict_fresh": "predict(inputs['traces'])",
-        "model_fresh": "model.predict(inputs['traces'][:100], verbose=0)",
         # (4) efficiency per SNR bin
         "efficiency": "efficiency",
         # (5) calibration factors; one expression per factor, each within the time limit of one expression

@@ -20,8 +20,21 @@ WIDTHS = [8, 16, 32]
 
 _X = "[inputs['{name}']['points'], inputs['{name}']['features']]"
 
+
+def _x(name):
+    """The saved model's input of the sent maps ``name``: [points, features]."""
+    return lambda r, ctx: [ctx.sent[name]["points"], ctx.sent[name]["features"]]
+
+
 exercise = Exercise(
     "10_1_skymap_edgeconv",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "model_test": ("model", _x("test")),
+        "model_weak": ("model", _x("weak")),
+        "model_strong": ("model", _x("strong")),
+        "model_fresh": ("model", _x("fresh_x")),
+    },
     collect={
         # (1) the network
         "edgeconv": (
@@ -32,7 +45,6 @@ exercise = Exercise(
         "optimizer": "type(model.optimizer).__name__",
         # (2) training, accuracy, AUCs
         "history": "history",
-        "model_test": f"model.predict({_X.format(name='test')}, batch_size=250, verbose=0)",
         "p_test": "p_test",
         "pairs_test": "pairs_test",
         "accuracy": "accuracy",
@@ -40,11 +52,8 @@ exercise = Exercise(
         "auc_pair_count": "auc_pair_count",
         # (3) signal strength and predict
         "strength_accuracy": "strength_accuracy",
-        "model_weak": f"model.predict({_X.format(name='weak')}, batch_size=250, verbose=0)",
-        "model_strong": f"model.predict({_X.format(name='strong')}, batch_size=250, verbose=0)",
         "predict_fresh": "predict(inputs['fresh']['directions'], inputs['fresh']['energy'])",
         "predict_three": "predict(inputs['fresh']['directions'][:3], inputs['fresh']['energy'][:3])",
-        "model_fresh": f"model.predict({_X.format(name='fresh_x')}, verbose=0)",
         # (4) the graphs
         "graph_out": (
             f"(lambda h: {{'h1': h[0], 'h2': h[1]}})(graph_model.predict({_X.format(name='one_map')}, verbose=0))"

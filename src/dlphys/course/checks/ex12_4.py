@@ -20,9 +20,12 @@ RESOLUTION, BIAS = 0.6, 0.15  # the page's criteria of a working network, on the
 
 exercise = Exercise(
     "12_4_airshower_lrp",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "p_test": ("model", "x_test"),
+    },
     collect={
         "layers": layers_of("model"),
-        "p_test": "model.predict(inputs['x_test'], batch_size=4096, verbose=0)",
         "history": "history",
         "x_test": "x_test",
         "y_test": "y_test",

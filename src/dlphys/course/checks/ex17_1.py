@@ -21,15 +21,18 @@ from dlphys.datasets import speckle
 
 exercise = Exercise(
     "17_1_speckle_autoencoder",
+    models={"model": "model", "model_plain": "model_plain"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "out_fresh": ("model", "x_fresh"),
+        "out_fresh_plain": ("model_plain", "x_fresh"),
+        "out_split": ("model", "x_split"),
+        "out_split_plain": ("model_plain", "x_split"),
+    },
     collect={
         "layers": "[type(layer).__name__ for layer in model.layers]",
         "layers_plain": "[type(layer).__name__ for layer in model_plain.layers]",
         "history": "history",
         "history_plain": "history_plain",
-        "out_fresh": "model.predict(inputs['x_fresh'], verbose=0)",
-        "out_fresh_plain": "model_plain.predict(inputs['x_fresh'], verbose=0)",
-        "out_split": "model.predict(inputs['x_split'], verbose=0)",
-        "out_split_plain": "model_plain.predict(inputs['x_split'], verbose=0)",
         "test_loss": "test_loss",
         "test_loss_plain": "test_loss_plain",
         "predict_fresh": "predict(inputs['counts_fresh'])",

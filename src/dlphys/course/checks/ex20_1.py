@@ -18,22 +18,25 @@ from dlphys.datasets import fashion_mnist
 
 exercise = Exercise(
     "20_1_fashion_anomaly_autoencoder",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "out_x": ("model", "x"),
+        "out_normal": ("model", "x_normal"),
+        "out_test": ("model", "x_test"),
+        "out_fresh": ("model", lambda r, ctx: ctx.sent["raw_fresh"][..., None] / 255.0),
+    },
     collect={
-        "out_x": "model.predict(inputs['x'], verbose=0)",
         "dense_units": "[layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]",
         "has_conv": "any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)",
         "history": "history",
-        "out_normal": "model.predict(inputs['x_normal'], verbose=0)",
         "reconstruction_error": "reconstruction_error(model, inputs['x'])",
         "predict_x": "predict(inputs['raw_x'])",
         "errors_test": "errors_test",
         "median_error": "median_error",
-        "out_test": "model.predict(inputs['x_test'], verbose=0)",
         "pca": "{'n_components': int(pca.n_components_), 'mean': pca.mean_, 'components': pca.components_}",
         "pca_error": "pca_error(inputs['x'])",
         "roc": "{name: float(value[2]) for name, value in roc_per_class(inputs['scores']).items()}",
         "predict_fresh": "predict(inputs['raw_fresh'])",
-        "out_fresh": "model.predict(inputs['raw_fresh'][..., None] / 255.0, verbose=0)",
     },
 )
 
