@@ -147,7 +147,7 @@ def test_a_run_of_a_saved_model_reads_like_a_collected_value_and_says_why_it_is_
     ctx = checks.Context("00_0_demo", 1, {}, True, sent={"x": np.ones((2, 3))})
     assert exercise.inputs_for_models(results, ctx) == ({}, {})  # nothing to run: the reason is kept instead
     assert "model_test" not in results
-    with pytest.raises(checks.ResultMissing, match="could not be saved.*not defined"):
+    with pytest.raises(checks.ResultMissing, match=r"could not be saved.*not defined"):
         results["model_test"]
     results.models["model"] = {"layers": [], "outputs": {"model_test": np.zeros((2, 1))}}
     assert "model_test" in results and results["model_test"].shape == (2, 1)

@@ -103,6 +103,8 @@ def test_a_subclassed_model_that_overrides_predict_is_refused(tmp_path):
     [
         (lambda c: c["config"]["layers"][1].update(module="os", class_name="system"), "from 'os'"),
         (lambda c: c["config"]["layers"][1].update(class_name="TFSMLayer"), "TFSMLayer"),
+        (lambda c: c.update(module=None, class_name="_Oracle"), "_Oracle"),
+        (lambda c: c["config"]["layers"][1].update(module=None, class_name="__lambda__"), "__lambda__"),
         (lambda c: c["config"]["layers"][1]["config"].update(function={"class_name": "x"}), "function"),
         (
             lambda c: c["config"]["layers"][1].update(
@@ -158,3 +160,23 @@ def test_the_clean_sandbox_gives_the_models_own_outputs_and_the_reasons_of_the_o
         np.testing.assert_allclose(good["outputs"]["two"][head], expected[head][:7], rtol=1e-5, atol=1e-6)
     assert "Lambda" in entries["bad"]["error"]
     assert entries["broken"]["error"].startswith("the saved model could not be run")  # input "b" is missing
+
+
+class _Zeroing(keras.constraints.Constraint):  # a notebook's own constraint, as 8.2's HexagonalKernel
+    def __call__(self, w):
+        return w * 0.5
+
+
+def test_constraints_and_regularizers_act_only_in_training_and_are_dropped(tmp_path):
+    inputs = keras.Input((3,))
+    layer = keras.layers.Dense(2, kernel_constraint=_Zeroing(), kernel_regularizer="l2")
+    model = keras.Model(inputs, layer(inputs))
+    audited = models.audit(_saved(model, tmp_path))
+    with zipfile.ZipFile(io.BytesIO(audited)) as archive:
+        config = json.loads(archive.read("config.json"))
+    dense = config["config"]["layers"][1]["config"]
+    assert dense["kernel_constraint"] is None and dense["kernel_regularizer"] is None
+    (tmp_path / "audited.keras").write_bytes(audited)
+    loaded = keras.saving.load_model(tmp_path / "audited.keras", safe_mode=True)  # without the notebook's class
+    x = np.ones((4, 3), dtype="float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

@@ -8,7 +8,9 @@ the sandbox and comes back as bytes. The judge then
 1. audits the archive (:func:`audit`): only ``config.json``, ``metadata.json`` and ``model.weights.h5``; in the
    configuration only classes of Keras's own modules and of ``dlphys.layers``, none of those that run code or read
    files (``Lambda``, ``TFSMLayer``, lookup layers' vocabulary files, bare functions); the compile configuration
-   (loss functions) is dropped, the network is all that is judged;
+   (loss functions) and what acts only in training (constraints, regularizers) are dropped, the network's forward
+   pass is all that is judged; a class without a module (one defined in the
+   notebook) is refused too, except Keras's own markers (``__keras_tensor__``, ``__numpy__``, ...);
 2. rebuilds the archive from what it audited, and
 3. loads and runs it in a fresh sandbox (:func:`evaluate`) that holds no student code, only the rebuilt file and the
    judge's inputs, with ``safe_mode=True``. The outputs come back as arrays.
@@ -42,6 +44,19 @@ class ModelRefused(ValueError):
     """The saved model cannot be judged (not a ``.keras`` archive, or it holds what the judge will not load)."""
 
 
+def _inference_only(node) -> None:
+    """Drop what acts only in training (constraints, regularizers): a notebook's own constraint class then loads."""
+    if isinstance(node, dict):
+        for key in list(node):
+            if key.endswith(("_constraint", "_regularizer")) and node[key] is not None:
+                node[key] = None
+            else:
+                _inference_only(node[key])
+    elif isinstance(node, list):
+        for value in node:
+            _inference_only(value)
+
+
 def _walk(node, path: str = "config") -> None:
     if isinstance(node, dict):
         if "class_name" in node:
@@ -51,7 +66,8 @@ def _walk(node, path: str = "config") -> None:
                     f"the model holds a {name!r} ({path}): the grader loads only layers built from Keras's and "
                     "dlphys's classes, not code (write the computation with Keras layers)"
                 )
-            if module is not None and not (
+            special = module is None and isinstance(name, str) and name.startswith("__") and name != "__lambda__"
+            if not special and not (
                 isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in ALLOWED_MODULES)
             ):
                 raise ModelRefused(
@@ -91,6 +107,7 @@ def audit(data: bytes) -> bytes:
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelRefused("the saved model's config.json is not a Keras model configuration")
     config.pop("compile_config", None)  # losses and metrics: not judged, and not loaded
+    _inference_only(config)
     _walk(config)
     if not weights.startswith(b"\x89HDF\r\n\x1a\n"):
         raise ModelRefused("the saved model's weights are not an HDF5 file")

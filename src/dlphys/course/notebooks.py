@@ -46,6 +46,12 @@ GRADING_NOTE = (
     " the grader's own checks, on fresh inputs; the `# Grading` cells show you their criteria."
 )
 """The line added to a student notebook's title cell: how grading runs it, and its limits."""
+MODELS_NOTE = (
+    " The trained networks the checks score ({names}) are saved (`.keras`) at the end and run by the grader without"
+    " your code: build them from Keras layers and `dlphys.layers` alone (no `Lambda` layer, no layer or model class"
+    " of your own)."
+)
+"""Added to :data:`GRADING_NOTE` where the exercise's checks judge saved networks (:mod:`dlphys.course.models`)."""
 WALL_TIMEOUT = 600
 """Seconds for a whole notebook in grading (the sandbox's default wall limit)."""
 MANUAL_NOTE = "*(A written answer: graded by hand, {points} points.)*"
@@ -205,6 +211,16 @@ def _nbgrader_clear(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _saved_models(name: str) -> list[str]:
+    """The expressions of the networks the trusted checks of exercise ``name`` save and run themselves."""
+    from dlphys.course import checks  # the checks import this module's neighbours, not this module
+
+    try:
+        return list(checks.load(Path(name).stem).models.values())
+    except (LookupError, ValueError):
+        return []
+
+
 def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
     """Return the student copy of solution notebook ``nb`` (``nb`` is left unchanged)."""
     cleared = _nbgrader_clear(course_source(nb, name))
@@ -214,6 +230,9 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
         source = cell.source
         if index == 0 and cell.cell_type == "markdown":
             source = f"{source}\n\n{GRADING_NOTE.format(cell=CELL_TIMEOUT, wall=WALL_TIMEOUT // 60)}"
+            saved = _saved_models(name)
+            if saved:
+                source += MODELS_NOTE.format(names=", ".join(f"`{m}`" for m in saved))
         grading = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and grading.get("solution") and grading.get("grade"):
             source = f"{source}\n\n{MANUAL_NOTE.format(points=grading['points'])}"
