@@ -135,13 +135,19 @@ class Exercise:
             return {}, {}
         try:
             inputs = self._model_inputs(results, ctx) if self._model_inputs is not None else {}
-            for run, (model, source) in self.runs.items():
-                inputs.setdefault(model, {})[run] = source(results, ctx) if callable(source) else _sent(ctx, source)
         except Exception as exc:  # e.g. the student's settings are unusable: the model checks say why
-            why = str(exc) if isinstance(exc, AssertionError) else f"unusable result ({type(exc).__name__}: {exc})"
             for model in archives:
-                results.models[model] = {"error": why[:500]}
+                results.models[model] = {"error": _why(exc)}
             return {}, {}
+        for run, (model, source) in self.runs.items():
+            if model not in archives:
+                continue
+            try:
+                inputs.setdefault(model, {})[run] = source(results, ctx) if callable(source) else _sent(ctx, source)
+            except Exception as exc:  # this model's input could not be made (e.g. from an unusable result)
+                results.models[model] = {"error": _why(exc)}
+                del archives[model]
+                inputs.pop(model, None)
         return {m: a for m, a in archives.items() if m in inputs}, inputs
 
     def check(self, task: str, points: float) -> Callable:
@@ -191,6 +197,10 @@ class Exercise:
         for verdict in self.judge(results, ctx):
             per_task[verdict.task] = per_task.get(verdict.task, 0.0) + verdict.points
         return per_task
+
+
+def _why(exc: Exception) -> str:
+    return (str(exc) if isinstance(exc, AssertionError) else f"unusable result ({type(exc).__name__}: {exc})")[:500]
 
 
 def _sent(ctx: Context, key: str):

@@ -15,8 +15,22 @@ from dlphys.datasets import checkerboard
 
 CANDIDATES = ["x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
 
+
+def _features_fresh(r, ctx):
+    """The saved model_feature's input: the fresh points with the student's best feature."""
+    best = r["best_feature"]
+    assert isinstance(best, str) and best in CANDIDATES, f"expected best_feature to be one of {CANDIDATES}"
+    return checkerboard.features(ctx.sent["x"], ["x1", "x2", best])
+
+
 exercise = Exercise(
     "03_3_checkerboard",
+    # saved, and run by the judge in a clean sandbox
+    models={"model_hidden": "model_hidden", "model_feature": "model_feature"},
+    runs={
+        "hidden_fresh": ("model_hidden", "x"),
+        "feature_fresh": ("model_feature", _features_fresh),
+    },
     collect={
         "accuracy": "accuracy",
         "depth_accuracy": "depth_accuracy",
@@ -35,11 +49,7 @@ exercise = Exercise(
             " width=0, seed=SEED)[0].get_weights() for f in CANDIDATES}"
         ),
         "model_hidden": "model_hidden.get_weights()",
-        "hidden_fresh": "model_hidden.predict(inputs['x'], verbose=0)",
         "model_feature": "model_feature.get_weights()",
-        "feature_fresh": (
-            "model_feature.predict(checkerboard.features(inputs['x'], ['x1', 'x2', best_feature]), verbose=0)"
-        ),
     },
 )
 

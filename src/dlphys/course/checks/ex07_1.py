@@ -30,13 +30,18 @@ def _out(x: str) -> str:
 
 exercise = Exercise(
     "07_1_ising_fcn",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "test_outputs": ("model", "x_test"),
+        "test_flipped_outputs": ("model", lambda r, ctx: -ctx.sent["x_test"]),
+        "fresh_outputs": ("model", lambda r, ctx: ctx.sent["fresh"].astype("float32")),
+        "fresh_flipped_outputs": ("model", lambda r, ctx: -ctx.sent["fresh"].astype("float32")),
+        "model_spins": ("model", lambda r, ctx: ctx.sent["spins"].astype("float32")),
+        "model_spins_flipped": ("model", lambda r, ctx: -ctx.sent["spins"].astype("float32")),
+    },
     collect={
         "history": "history",
         "test_accuracy": "test_accuracy",
-        "test_outputs": _out("inputs['x_test']"),
-        "test_flipped_outputs": _out("-inputs['x_test']"),
-        "fresh_outputs": _out("inputs['fresh'].astype('float32')"),
-        "fresh_flipped_outputs": _out("-inputs['fresh'].astype('float32')"),
         "p_test": "p_test",
         "cut": "cut",
         "temperatures": "temperatures",
@@ -53,8 +58,6 @@ exercise = Exercise(
         "share_up": "share_up",
         "predict": "predict(inputs['spins'])",
         "predict_flipped": "predict(-inputs['spins'])",
-        "model_spins": _out("inputs['spins'].astype('float32')"),
-        "model_spins_flipped": _out("-inputs['spins'].astype('float32')"),
     },
 )
 

@@ -28,6 +28,10 @@ _SUBMODEL = (
 
 exercise = Exercise(
     "12_1_cifar_cnn",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "model_fresh": ("model", lambda r, ctx: ctx.sent["images_fresh"][:50].astype("float32") / 255.0),
+    },
     collect={
         # (1) the network, its training and predict
         "input_shape": "[int(n) for n in model.inputs[0].shape[1:]]",
@@ -38,7 +42,6 @@ exercise = Exercise(
         "p_test": "predict(inputs['images_test'])",
         "test_accuracy": "test_accuracy",
         "p_fresh": "predict(inputs['images_fresh'])",
-        "model_fresh": "model.predict(inputs['images_fresh'][:50].astype('float32') / 255.0, verbose=0)",
         # (2) confusion matrix
         "probabilities": "probabilities",
         "confusion": "confusion",

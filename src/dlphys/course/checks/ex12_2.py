@@ -31,6 +31,10 @@ def _ascent(steps: int) -> str:
 
 exercise = Exercise(
     "12_2_mnist_activation_maximization",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "p_fresh_model": ("model", lambda r, ctx: ctx.sent["fresh"][..., None].astype("float32") / 255.0),
+    },
     collect={
         "layers": (
             "[[type(l).__name__, l.name, str(getattr(getattr(l, 'activation', None), '__name__', ''))]"
@@ -54,7 +58,6 @@ exercise = Exercise(
             "for n in " + CONVS + "}"
         ),
         "p_fresh": "predict(inputs['fresh'])",
-        "p_fresh_model": "model.predict(inputs['fresh'][..., None].astype('float32') / 255.0, verbose=0)",
     },
 )
 

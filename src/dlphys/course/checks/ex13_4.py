@@ -61,14 +61,17 @@ def _attacked_by(net: str, attack: str) -> str:
 
 exercise = Exercise(
     "13_4_adversarial_attacks",
+    models={"model": "model", "model_robust": "model_robust"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "clean": ("model", "x"),
+        "noise": ("model", "x_noise"),
+        "robust_clean_fresh": ("model_robust", "x"),
+    },
     collect={
         "fgsm_ref": f"fgsm({_REF_MODEL}, inputs['x'], inputs['y'], inputs['eps_ref'])",
         "pgd_ref": f"pgd({_REF_MODEL}, inputs['x'], inputs['y'], inputs['eps_ref'], 10)",
-        "clean": "model.predict(inputs['x'], verbose=0)",
-        "noise": "model.predict(inputs['x_noise'], verbose=0)",
         "fgsm_model": _attacked_by("model", "fgsm(model, inputs['x'], inputs['y'], 0.1)"),
         "pgd_model": _attacked_by("model", "pgd(model, inputs['x'], inputs['y'], 0.1, 10)"),
-        "robust_clean_fresh": "model_robust.predict(inputs['x'], verbose=0)",
         "robust_pgd_fresh": _attacked_by("model_robust", "pgd(model_robust, inputs['x'], inputs['y'], 0.1, 10)"),
         "robust_transfer": "model_robust.predict(pgd(model, inputs['x'], inputs['y'], 0.1, 10), verbose=0)",
         "acc_fgsm": "acc_fgsm",

@@ -29,11 +29,16 @@ _REAL, _FAKE = "tf.constant(inputs['real'])", "tf.constant(inputs['fake'])"
 
 exercise = Exercise(
     "18_2_wgan_airshowers",
+    # saved, and run by the judge in a clean sandbox
+    models={"generator": "generator", "critic": "critic", "model": "model"},
+    runs={
+        "maps": ("generator", "z"),
+        "model_maps": ("model", "z"),
+        "scores": ("critic", "x"),
+        "score_one": ("critic", lambda r, ctx: ctx.sent["x"][:1]),
+        "maps_fresh": ("generator", "z_fresh"),
+    },
     collect={
-        "maps": "generator.predict(inputs['z'], verbose=0)",
-        "model_maps": "model.predict(inputs['z'], verbose=0)",
-        "scores": "critic.predict(inputs['x'], verbose=0)",
-        "score_one": "critic.predict(inputs['x'][:1], verbose=0)",
         "critic_layers": "[type(layer).__name__ for layer in critic.layers]",
         "loss_same": f"[float(v) for v in critic_loss({_PROBE}, {_REAL}, {_REAL})]",
         "loss_linear": f"[float(v) for v in critic_loss({_LINEAR}, {_REAL}, {_FAKE})]",
@@ -42,7 +47,6 @@ exercise = Exercise(
         "generate_a": "[generate(300, seed=int(inputs['seed_a'])) for _ in range(2)]",
         "generate_b": "generate(300, seed=int(inputs['seed_a']) + 1)",
         "generate_fresh": "generate(1000, seed=int(inputs['seed_fresh']))",
-        "maps_fresh": "generator.predict(inputs['z_fresh'], verbose=0)",
         "g_optimizer": (
             "{'adam': isinstance(g_optimizer, keras.optimizers.Adam), "
             "'beta_1': float(g_optimizer.beta_1), 'beta_2': float(g_optimizer.beta_2), "
