@@ -365,17 +365,22 @@ def network(r, name: str, reference=None, x=None) -> Network:
 # ------------------------------------------------------------------------------------------- the exercise
 exercise = Exercise(
     "12_3_ising_cam",
+    # saved, and run by the judge in a clean sandbox
+    models={"model": "model", "feature_model": "feature_model", "model_random": "model_random"},
+    runs={
+        "p_test": ("model", lambda r, ctx: ctx.sent["x_test"].astype("float32")[..., None]),
+        "p_small": ("model", "x_small"),
+        "feature_model_out": ("feature_model", "x_cam"),
+        "p_random": ("model_random", "x_cam"),
+    },
     collect={
         "layers": layers_of("model"),
         "history": "history",
         "test_accuracy": "test_accuracy",
-        "p_test": "model.predict(inputs['x_test'].astype('float32')[..., None], batch_size=1024, verbose=0)",
-        "p_small": "model.predict(inputs['x_small'], verbose=0)",
         "p_near": "p_near",
         "correct": "correct",
         "examples": "examples",
         "x_examples": "x_examples",
-        "feature_model_out": "feature_model.predict(inputs['x_cam'], verbose=0)",
         "feature_maps": "feature_maps",
         "w_out": "w_out",
         "b_out": "b_out",
@@ -386,7 +391,6 @@ exercise = Exercise(
         "relevance_eps": "relevance_eps",
         "relevance_zplus": "relevance_zplus",
         "layers_random": layers_of("model_random"),
-        "p_random": "model_random.predict(inputs['x_cam'], verbose=0)",
         "model_random_is_model": "model_random is model",
         "maps_random": "maps_random",
         "explain_near": "explain(model, inputs['x_near'])",

@@ -14,7 +14,6 @@ from scipy.spatial.distance import jensenshannon
 from dlphys.course.checks import Exercise, array, number
 from dlphys.datasets import planing
 
-_PREDICT = "{}.predict(inputs['{}'], batch_size=4096, verbose=0)"
 _LOSS = "__import__('keras').ops.convert_to_numpy(disco_loss({})(inputs['toy_true'], inputs['toy_pred']))"
 MASS_BINS = np.linspace(60.0, 200.0, 29)  # the notebook's bins (GeV)
 N_FRESH = 6000
@@ -23,33 +22,37 @@ N_PLANE, N_PLANE_PART = 3000, 1000  # training events planed by flat_mass_weight
 
 exercise = Exercise(
     "13_1_planing",
+    # saved, and run by the judge in a clean sandbox
+    models={name: name for name in ("model_all", "model_no_mass", "model_planed", "model")},
+    runs={
+        "p_all": ("model_all", "x_test"),
+        "p_no_mass": ("model_no_mass", "x_test"),
+        "p_no_mass_shuffled": ("model_no_mass", "x_shuffled"),
+        "p_planed": ("model_planed", "x_test"),
+        "p_disco": ("model", "x_test"),
+        "p_fresh_model": ("model", "fresh"),
+    },
     collect={
         "corr_background": "corr_background",
         "corr_signal": "corr_signal",
         "accuracy": "accuracy",
         "rejection": "rejection",
         "sculpting": "sculpting",
-        "p_all": _PREDICT.format("model_all", "x_test"),
         "cut_half": "background_after_cut(inputs['scores'], 0.5)",
         "cut_none": "background_after_cut(inputs['scores'], 1.0)",
         "js": "js_distance(inputs['masses'])",
         "js_uncut": "js_distance(inputs['background'])",
-        "p_no_mass": _PREDICT.format("model_no_mass", "x_test"),
-        "p_no_mass_shuffled": _PREDICT.format("model_no_mass", "x_shuffled"),
         "weights_train": "weights_train",
         "flat_sample": "flat_mass_weights(inputs['plane_mass'], inputs['plane_label'])",
         "flat_part": (
             f"flat_mass_weights(inputs['plane_mass'][:{N_PLANE_PART}], inputs['plane_label'][:{N_PLANE_PART}], "
             "reference=(inputs['plane_mass'], inputs['plane_label']))"
         ),
-        "p_planed": _PREDICT.format("model_planed", "x_test"),
         "loss_0": _LOSS.format("0.0"),
         "loss_lam": _LOSS.format("inputs['lam']"),
         "y_train_disco": "y_train_disco",
         "y_val_disco": "y_val_disco",
-        "p_disco": _PREDICT.format("model", "x_test"),
         "p_fresh": "predict(inputs['fresh'])",
-        "p_fresh_model": _PREDICT.format("model", "fresh"),
         "disco_scan": "disco_scan",
         "scan_outputs": (
             "{str(lam): network.predict(inputs['x_test'], batch_size=4096, verbose=0) "

@@ -25,13 +25,19 @@ _F = (
 
 exercise = Exercise(
     "18_1_fashion_gan",
+    # saved, and run by the judge in a clean sandbox
+    models={"generator": "generator", "model": "model", "classifier": "classifier"},
+    runs={
+        "generator_images": ("generator", "z"),
+        "p_real": ("model", "x_real"),
+        "track_images": ("generator", "z_track"),
+        "p_classifier": ("classifier", "x_ref"),
+    },
     collect={
         "latent": (
             "[sample_latent(int(inputs['n_latent']), np.random.default_rng(int(inputs['seed_latent']))) "
             "for _ in range(2)]"
         ),
-        "generator_images": "generator.predict(inputs['z'], verbose=0)",
-        "p_real": "model.predict(inputs['x_real'], verbose=0)",
         "x_test_shape": "list(np.shape(x_test))",
         "x_test_rows": "np.asarray(x_test)[inputs['rows']]",
         "y_test": "np.asarray(y_test)",
@@ -42,8 +48,6 @@ exercise = Exercise(
         "g_losses": "g_losses",
         "epoch_samples_meta": "[[*np.shape(s), str(np.asarray(s).dtype)] for s in epoch_samples]",
         "epoch_samples_last": "epoch_samples[-1]",
-        "track_images": "generator.predict(inputs['z_track'], verbose=0)",
-        "p_classifier": "classifier.predict(inputs['x_ref'], verbose=0)",
         "classifier_accuracy": "classifier_accuracy",
         "f_check": "features(inputs['check'])",
         "layer_check": f"{_F}(inputs['check'])",
