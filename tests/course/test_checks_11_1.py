@@ -169,3 +169,19 @@ def test_a_history_that_is_not_the_networks_training_loses_its_point(events):
     r["history"] = _history(loss / 20, 3)  # made up: a loss the saved network does not have
     with pytest.raises(AssertionError, match="history should be the training of `model`"):
         judge.training_history_of_each_head(r, ctx)
+
+
+def test_the_fresh_events_never_enter_the_sandbox_and_the_network_gets_the_pages_input():
+    """The red team's first cheat read the truth of events simulated in the student's kernel: now only the judge
+    simulates the fresh events, and the saved network gets the judge's own input of them."""
+    ctx = Context("11_1_airshower_multitask", 5, {**PARAMS, "N_FLOOR": 100}, True)
+    judge.exercise.prepare(ctx)
+    assert "fresh_seed" in ctx.kept and not any("fresh" in key for key in ctx.sent)
+    inputs = judge.network_inputs(_Results({"SIM_SETTINGS": SETTINGS}, {}), ctx)
+    fresh = airshower.simulate(judge.N_FRESH, seed=ctx.kept["fresh_seed"], **SETTINGS)
+    mine, _ = judge._page_input(fresh)
+    assert set(inputs["model"]) == {"test", "fresh"}
+    for key in mine:
+        assert np.array_equal(inputs["model"]["fresh"][key], mine[key])
+    with pytest.raises(AssertionError, match="SIM_SETTINGS"):
+        judge.network_inputs(_Results({"SIM_SETTINGS": {"seed": 1}}, {}), ctx)

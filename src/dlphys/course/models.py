@@ -113,10 +113,20 @@ def audit(data: bytes) -> bytes:
         raise ModelRefused("the saved model's weights are not an HDF5 file")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr("metadata.json", metadata if len(metadata) < 4096 else b"{}")
+        archive.writestr("metadata.json", json.dumps(_metadata(metadata)))
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", weights)
     return out.getvalue()
+
+
+def _metadata(data: bytes) -> dict:
+    """The archive's metadata.json reduced to the Keras version and date it names (strings), or nothing."""
+    try:
+        meta = json.loads(data.decode("utf-8")) if len(data) < 4096 else {}
+    except (ValueError, UnicodeDecodeError):
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    return {k: meta[k] for k in ("keras_version", "date_saved") if isinstance(meta.get(k), str) and len(meta[k]) < 40}
 
 
 def _flatten(prefix: str, value, flat: dict) -> None:
