@@ -73,46 +73,76 @@ def test_the_plane_input_is_the_plane_front_fit_and_the_residuals_are_the_curvat
     assert np.all(np.abs(residual[fired]) < 20) and 0.05 < lag < 1
 
 
+CHECK_SEED = 424242  # the judge's fresh "check" events in these tests
+
+
+def _ctx(fast=True, **params):
+    ctx = Context("11_1_airshower_multitask", 5, {**PARAMS, **params}, fast)
+    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
+    ctx.kept = {"check_seed": CHECK_SEED, "fresh_seed": CHECK_SEED + 1}
+    return ctx
+
+
 class _Results(dict):
     """What the grader hands a check: collected values, and the saved model's outputs from the clean sandbox."""
 
-    def __init__(self, values, network):
+    def __init__(self, values, outputs):
         super().__init__(values)
-        self.models = {"model": {"layers": [("axis", "UnitNormalization")], "outputs": {"test": network}}}
+        self.models = {"model": {"layers": [("axis", "UnitNormalization")], "outputs": outputs}}
 
     def model(self, name):
         return self.models[name]
 
 
-def _results(events, x, error=0.0, seed=0):
+def _heads(events, error, seed):
+    """Network outputs at the truth of ``events``, off by ``error`` (in units of about the targets)."""
     _, centre = judge._preprocess(events)
     rng = np.random.default_rng(seed)
     axis = events["axis"] + error * 0.01 * rng.standard_normal(events["axis"].shape)
-    network = {
+    return {
         "axis": axis / np.linalg.norm(axis, axis=1, keepdims=True),
         "core": events["core"] / 1000.0 - centre + error * 0.01 * rng.standard_normal((len(centre), 2)),
         "logE": events["logE"] + error * 0.02 * rng.standard_normal(len(centre)),
     }
-    return _Results({"SIM_SETTINGS": SETTINGS, "x_test": x}, network)
+
+
+def _results(events, x, error=0.0, seed=0, check_error=None):
+    """A network off by ``error`` on the notebook's test events and by ``check_error`` (default: the same) on the
+    judge's fresh check events."""
+    check = airshower.simulate(PARAMS["N_TEST"], seed=CHECK_SEED, **SETTINGS)
+    outputs = {
+        "test": _heads(events, error, seed),
+        "check": _heads(check, error if check_error is None else check_error, seed),
+    }
+    return _Results({"SIM_SETTINGS": SETTINGS, "x_test": x}, outputs)
 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_heads_at_the_truth_pass_and_far_off_heads_fail(events, fast):
-    ctx = Context("11_1_airshower_multitask", 5, PARAMS, fast)
     x, _ = judge._preprocess(events)
-    judge.every_head_near_its_target_on_the_test_events(_results(events, x), ctx)
+    judge.every_head_near_its_target_on_fresh_events(_results(events, x), _ctx(fast))
     with pytest.raises(AssertionError, match="within a factor"):
-        judge.every_head_near_its_target_on_the_test_events(_results(events, x, error=20.0), ctx)
+        judge.every_head_near_its_target_on_fresh_events(_results(events, x, error=20.0), _ctx(fast))
+
+
+def test_a_network_that_stores_the_test_events_truth_fails_on_fresh_events(events):
+    """The red team's second round: a network of Keras layers that holds the truth of the notebook's (fixed) test
+    events in its weights is perfect there and knows nothing of fresh events."""
+    x, _ = judge._preprocess(events)
+    r = _results(events, x, error=0.0, check_error=60.0)
+    with pytest.raises(AssertionError, match="fresh events"):
+        judge.every_head_near_its_target_on_fresh_events(r, _ctx())
+    with pytest.raises(AssertionError, match="fresh events"):
+        judge.resolutions_within_the_bounds(r, _ctx())
 
 
 def test_an_input_without_the_plane_fit_is_not_the_pages(events):
-    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
     x, _ = judge._preprocess(events)
     with pytest.raises(AssertionError, match="as given"):
-        judge.every_head_near_its_target_on_the_test_events(_results(events, {"stations": x["stations"]}), ctx)
+        judge.every_head_near_its_target_on_fresh_events(_results(events, {"stations": x["stations"]}), _ctx())
     shifted = {"stations": x["stations"], "plane": np.tile([0.0, 0.0, 1.0], (len(x["plane"]), 1))}
     with pytest.raises(AssertionError, match="plane"):
-        judge.every_head_near_its_target_on_the_test_events(_results(events, shifted), ctx)
+        judge.every_head_near_its_target_on_fresh_events(_results(events, shifted), _ctx())
 
 
 def _with_predict(r, events, pred):
@@ -129,26 +159,22 @@ def _with_predict(r, events, pred):
 
 def test_a_predict_that_is_not_the_network_loses_its_point(events):
     """A `predict` that returns the classical reconstruction (better than the network) is not the network."""
-    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
-    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
     x, _ = judge._preprocess(events)
     r = _results(events, x, error=1.0)
-    judge.errors_and_figures_of_predict_on_the_test_events(_with_predict(r, events, judge._network(r, events)), ctx)
+    judge.errors_and_figures_of_predict_on_the_test_events(_with_predict(r, events, judge._network(r, events)), _ctx())
     classical = reco.reconstruct(events, progress=False)
     r = _with_predict(r, events, {k: classical[k] for k in ("axis", "core", "logE")})
     with pytest.raises(AssertionError, match="trained model's output"):
-        judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)
+        judge.errors_and_figures_of_predict_on_the_test_events(r, _ctx())
 
 
 def test_a_predict_that_knows_the_truth_is_not_the_network(events):
-    """The red team's cheat: a `predict` that looks the events' truth up (it wrapped `simulate`) scores better than
-    any network, and is still not the saved network."""
-    ctx = Context("11_1_airshower_multitask", 5, PARAMS, True)
-    ctx.sent = {"n_test": PARAMS["N_TEST"], "test_seed": PARAMS["SEED"] + 1}
+    """The red team's first round: a `predict` that looks the events' truth up (it wrapped `simulate`) scores
+    better than any network, and is still not the saved network."""
     x, _ = judge._preprocess(events)
     r = _with_predict(_results(events, x, error=3.0), events, {k: events[k] for k in ("axis", "core", "logE")})
     with pytest.raises(AssertionError, match="trained model's output"):
-        judge.errors_and_figures_of_predict_on_the_test_events(r, ctx)
+        judge.errors_and_figures_of_predict_on_the_test_events(r, _ctx())
 
 
 def _history(val_loss, epochs):
@@ -157,12 +183,13 @@ def _history(val_loss, epochs):
 
 
 def test_a_history_that_is_not_the_networks_training_loses_its_point(events):
-    ctx = Context("11_1_airshower_multitask", 5, {**PARAMS, "EPOCHS": 3}, True)
+    ctx = _ctx(EPOCHS=3)
     x, _ = judge._preprocess(events)
     mse = judge._reference_mse()
     r = _results(events, x, error=1.0)
     r.update(mse_target=mse, loss_weights={k: 1.0 / v for k, v in mse.items()})
-    out, truth = r.model("model")["outputs"]["test"], judge._truth(events)
+    check = airshower.simulate(PARAMS["N_TEST"], seed=CHECK_SEED, **SETTINGS)
+    out, truth = r.model("model")["outputs"]["check"], judge._truth(check)
     loss = sum(float(np.mean((out[k] - truth[k]) ** 2)) / mse[k] for k in judge.HEADS)
     r["history"] = _history(loss, 3)
     judge.training_history_of_each_head(r, ctx)
@@ -176,11 +203,13 @@ def test_the_fresh_events_never_enter_the_sandbox_and_the_network_gets_the_pages
     simulates the fresh events, and the saved network gets the judge's own input of them."""
     ctx = Context("11_1_airshower_multitask", 5, {**PARAMS, "N_FLOOR": 100}, True)
     judge.exercise.prepare(ctx)
-    assert "fresh_seed" in ctx.kept and not any("fresh" in key for key in ctx.sent)
+    assert {"fresh_seed", "check_seed"} <= set(ctx.kept) and not any(
+        "fresh" in key or "check" in key for key in ctx.sent
+    )
     inputs = judge.network_inputs(_Results({"SIM_SETTINGS": SETTINGS}, {}), ctx)
     fresh = airshower.simulate(judge.N_FRESH, seed=ctx.kept["fresh_seed"], **SETTINGS)
     mine, _ = judge._page_input(fresh)
-    assert set(inputs["model"]) == {"test", "fresh"}
+    assert set(inputs["model"]) == {"test", "fresh", "check"}
     for key in mine:
         assert np.array_equal(inputs["model"]["fresh"][key], mine[key])
     with pytest.raises(AssertionError, match="SIM_SETTINGS"):

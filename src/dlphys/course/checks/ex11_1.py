@@ -3,12 +3,12 @@
 The network is judged without the student's code: the trained ``model`` comes back saved, and the judge runs it in
 a clean sandbox (:mod:`dlphys.course.models`) on inputs it made itself. The data are the student's choice
 (``SIM_SETTINGS``), so these inputs are made after the notebook has run: the judge simulates the notebook's test
-events and fresh events of a seed the student never sees with the student's ``SIM_SETTINGS``, applies its own
-copy of the page's ``preprocess`` (the plane-front fit and the time residuals) and converts the outputs to physical
-units itself. The truth of the fresh events never enters a sandbox. ``predict``, the student's function, runs in
-the notebook only on the notebook's own test events (whose truth the notebook has anyway), and must give the saved
-network's outputs there. The judge has its own floor estimators (the library's fits, given the truth) and its own
-reference of the target MSEs.
+events and two sets of fresh events of seeds the student never sees with the student's ``SIM_SETTINGS``, applies
+its own copy of the page's ``preprocess`` (the plane-front fit and the time residuals) and converts the outputs to
+physical units itself. The truth of the fresh events never enters a sandbox, and every figure of merit is measured
+on them: the notebook's test events, whose truth the notebook has (a network can store it in its weights), serve
+only to tie ``predict``, the student's function, which runs in the notebook on them, to the saved network. The
+judge has its own floor estimators (the library's fits, given the truth) and its own reference of the target MSEs.
 """
 
 import numpy as np
@@ -170,16 +170,25 @@ def fresh(ctx):
         "threshold": threshold,
         "floor_events": floor_events,
     }
-    return sent, {"fresh_seed": int(rng.integers(2**62))}  # the fresh events are simulated here, never sent
+    # the fresh events are simulated here and never sent: "fresh" (N_FRESH events) for predict's key result, "check"
+    # (as many as the notebook's test set) for the heads, the history and the bounds
+    return sent, {"fresh_seed": int(rng.integers(2**62)), "check_seed": int(rng.integers(2**62))}
 
 
 @exercise.model_inputs
 def network_inputs(r, ctx):
     """The page's input of the notebook's test events and of fresh events, from the student's SIM_SETTINGS."""
+    return {"model": {which: _preprocess(_events(r, ctx, which))[0] for which in ("test", "fresh", "check")}}
+
+
+def _events(r, ctx, which):
+    """The judge's events: the notebook's ``"test"`` events (whose truth the notebook has, so they only tie
+    ``predict`` to the saved network), or fresh ``"fresh"`` / ``"check"`` events of seeds the student never sees."""
     settings = _settings(r)
-    test = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, settings)
-    fresh = _simulated(N_FRESH, ctx.kept["fresh_seed"], settings)
-    return {"model": {"test": _preprocess(test)[0], "fresh": _preprocess(fresh)[0]}}
+    if which == "test":
+        return _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, settings)
+    n = N_FRESH if which == "fresh" else ctx.params["N_TEST"]
+    return _simulated(n, ctx.kept[f"{which}_seed"], settings)
 
 
 # ------------------------------------------------------------------------------- reading the results
@@ -332,34 +341,33 @@ def training_history_of_each_head(r, ctx):
     val = array(history["val_loss"], name="history['val_loss']").reshape(-1)
     assert val[-1] < loss[0] / 2, "expected the weighted loss to fall more than twofold from the first epoch"
     # the history must be the saved network's: its last validation loss is the weighted MSE the network has on
-    # events like the validation events (the judge's test events, the same distribution)
+    # events like the validation events (fresh events of the same distribution)
     _, weights = _targets(r)
-    events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, _settings(r))
-    out, truth = _model_outputs(r, ctx.params["N_TEST"]), _truth(events)
+    events = _events(r, ctx, "check")
+    out, truth = _model_outputs(r, len(events["logE"]), "check"), _truth(events)
     mine = sum(weights[k] * float(np.mean((out[k] - truth[k]) ** 2)) for k in HEADS)
     assert 0.5 < mine / val[-1] < 2.0, (
         f"expected the last validation loss of history ({val[-1]:.4g}) near the weighted MSE of the trained model on "
-        f"the test events ({mine:.4g}): history should be the training of `model`, with an MSE loss per head"
+        f"fresh events ({mine:.4g}): history should be the training of `model`, with an MSE loss per head"
     )
 
 
 @exercise.check(task="3", points=1)
-def every_head_near_its_target_on_the_test_events(r, ctx):
-    settings = _settings(r)
-    events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, settings)
-    x, centre = _preprocess(events)
+def every_head_near_its_target_on_fresh_events(r, ctx):
+    x, _ = _preprocess(_events(r, ctx, "test"))
     got = r["x_test"]
     assert isinstance(got, dict) and set(got) == set(x), "expected x_test = preprocess(test_events), a dict as given"
     for key, value in x.items():
         assert np.allclose(array(got[key], value.shape, f"x_test[{key!r}]"), value, atol=1e-5), (
             f"expected x_test = preprocess(test_events) as given; x_test[{key!r}] differs"
         )
-    out, truth = _model_outputs(r, len(centre)), _truth(events)
+    events = _events(r, ctx, "check")
+    out, truth = _model_outputs(r, len(events["logE"]), "check"), _truth(events)
     bound = 50 if ctx.fast else 4
     for key, mse_target in _reference_mse().items():
         weighted = float(np.mean((out[key] - truth[key]) ** 2)) / mse_target
         assert weighted < bound, (
-            f"expected the {key} head within a factor {bound} of its target on the test events "
+            f"expected the {key} head within a factor {bound} of its target on fresh events "
             f"(MSE / target MSE < {bound}), got {weighted:.3g}"
         )
 
@@ -420,18 +428,19 @@ def floors_and_the_choice_of_data(r, ctx):
 
 @exercise.check(task="4", points=1)
 def resolutions_within_the_bounds(r, ctx):
-    events = _simulated(ctx.params["N_TEST"], ctx.params["SEED"] + 1, _settings(r))
-    figures = _figures(_errors(events, _network(r, events)))
+    events = _events(r, ctx, "check")
+    figures = _figures(_errors(events, _network(r, events, "check")))
     bounds = FAST_BOUNDS if ctx.fast else TARGETS
     for key in TARGETS:
         assert figures[key] < bounds[key], (
-            f"expected the {key} resolution on the test events below {bounds[key]:.3g}, got {figures[key]:.3g}"
+            f"expected the trained network's {key} resolution on {len(events['logE'])} fresh events below "
+            f"{bounds[key]:.3g}, got {figures[key]:.3g}"
         )
 
 
 @exercise.check(task="4", points=1)
 def network_on_fresh_events(r, ctx):
-    events = _simulated(N_FRESH, ctx.kept["fresh_seed"], _settings(r))
+    events = _events(r, ctx, "fresh")
     pred = _network(r, events, "fresh")
     assert np.allclose(np.linalg.norm(pred["axis"], axis=1), 1.0, atol=1e-4), "expected unit vectors for axis"
     log_e_range = _settings(r).get("log_energy_range", airshower.DEFAULTS["log_energy_range"])
