@@ -93,6 +93,23 @@ def test_wall_time_limit_ends_every_process_the_script_started(tmp_path):
     assert left == []
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        # many files of the largest size a file may have: together more than the disk limit
+        "for i in range(100):\n    open(f'big{i}', 'wb').write(bytes(8 << 20))\ntime.sleep(60)",
+        # many empty files: more than the number of files allowed
+        "for i in range(5000):\n    open(f'f{i}', 'w').close()\ntime.sleep(60)",
+    ],
+    ids=["bytes", "files"],
+)
+def test_the_disk_limit_stops_a_notebook_that_fills_the_disk(tmp_path, source):
+    start = time.monotonic()
+    outcome, _ = _run(tmp_path, "import time\n" + source, sb.Limits(wall=60, disk=64 * sb.MiB, files=2000))
+    assert outcome.returncode is None and outcome.limits_hit == ["disk"]
+    assert time.monotonic() - start < 40  # well before the wall time: stopped by the disk limit
+
+
 def test_container_sandbox_asks_the_engine_for_isolation_and_limits(tmp_path):
     box = sb.ContainerSandbox("dlphys-course:1", engine="/usr/bin/podman")
     args = box.argv("run.py", tmp_path / "g", tmp_path / "s", sb.Limits(memory=2 * sb.GiB, processes=128), {"A": "1"})

@@ -285,6 +285,7 @@ _LIMIT_TEXT = {
     "wall time": "stopped after the limit of {limits.wall:g} s for the whole notebook",
     "memory": "the memory limit ({limits.memory:,} bytes) was reached",
     "processes": "the limit of {limits.processes} processes/threads was reached",
+    "disk": "it wrote more than {limits.disk:,} bytes or {limits.files:,} files (the disk limit)",
     "cpu time": "the CPU-time limit was reached",
 }
 

@@ -18,7 +18,8 @@ student's kernel starts, so code in the notebook can neither open them by path n
   own (``setpriv``) with no capabilities; as another user it uses an unprivileged user namespace. Limits: a cgroup
   (v2, or the v1 ``memory`` and ``pids`` controllers) for memory and the number of processes where the
   machine lets us create one, and always rlimits (CPU seconds, file size, processes, core dumps; address space
-  where no memory cgroup can be made). The PID namespace ends every process with the sandbox.
+  where no memory cgroup can be made), and the disk: the scratch copy and the log are measured every 2 s. The PID
+  namespace ends every process with the sandbox.
 - :class:`ContainerSandbox`: ``podman`` or ``docker run`` of the course image with ``--network none``,
   ``--read-only``, ``--memory``, ``--pids-limit``, ``--cpus`` and ``--user`` (for hubs that have an engine).
 - :class:`UnsafeSandbox`: no isolation; only with ``--unsafe``, and every report says so on its first line.
@@ -61,6 +62,8 @@ class Limits:
     processes: int = 512  # processes and threads (TensorFlow starts a few dozen threads)
     cpu: float | None = None  # CPU seconds per process; default 4 × wall
     file_size: int = 512 * MiB  # largest file the notebook may write
+    disk: int = 4 * GiB  # all it writes to its scratch folder and log together
+    files: int = 100_000  # files and folders in its scratch folder
 
     @property
     def cpu_seconds(self) -> int:
@@ -106,9 +109,9 @@ class Channels:
 class Outcome:
     """How a sandboxed run ended."""
 
-    returncode: int | None  # None: stopped at the wall-time limit
+    returncode: int | None  # None: stopped by the grader (the wall-time or the disk limit)
     seconds: float
-    limits_hit: list[str] = field(default_factory=list)  # "memory", "processes", "wall time", "cpu time"
+    limits_hit: list[str] = field(default_factory=list)  # "memory", "processes", "wall time", "cpu time", "disk"
     log: str = ""
 
 
@@ -220,10 +223,39 @@ def _rlimits(limits: Limits, memory_by_cgroup: bool) -> list[tuple[int, int]]:
     return out
 
 
+def _disk_use(folder: Path, log: Path, limits: Limits) -> bool:
+    """Whether ``folder`` (with ``log``) holds more than ``limits.disk`` bytes or ``limits.files`` entries."""
+    used, entries, stack = 0, 0, [folder]
+    with contextlib.suppress(OSError):
+        used += log.stat().st_blocks * 512
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    with contextlib.suppress(OSError):
+                        info = entry.stat(follow_symlinks=False)
+                        used += info.st_blocks * 512
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                    if used > limits.disk or entries > limits.files:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
 def _run_limited(
-    argv: list[str], limits: Limits, env: dict[str, str] | None, cwd: Path, log: Path, pass_fds: tuple[int, ...] = ()
+    argv: list[str],
+    limits: Limits,
+    env: dict[str, str] | None,
+    cwd: Path,
+    log: Path,
+    pass_fds: tuple[int, ...] = (),
+    watch: Path | None = None,
 ) -> Outcome:
-    """Run ``argv`` in its own session and cgroup with ``limits``; stop the whole tree at the wall-time limit."""
+    """Run ``argv`` in its own session and cgroup with ``limits``; stop the whole tree at the wall-time limit, and
+    when the folder ``watch`` (the scratch copy) and ``log`` hold more than the disk limits (checked every 2 s)."""
     cgroup = _Cgroup(limits)
     rlimits = _rlimits(limits, cgroup.limits_memory)
 
@@ -249,7 +281,17 @@ def _run_limited(
             pass_fds=pass_fds,
         )
         try:
-            code = process.wait(timeout=limits.wall)
+            code = None
+            while code is None:
+                left = limits.wall - (time.monotonic() - start)
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(argv, limits.wall)
+                try:
+                    code = process.wait(timeout=min(2.0, left))
+                except subprocess.TimeoutExpired:
+                    if watch is not None and _disk_use(watch, log, limits):
+                        hits.append("disk")
+                        break
         except subprocess.TimeoutExpired:
             code = None
             hits.append("wall time")
@@ -410,7 +452,7 @@ class BwrapSandbox(Sandbox):
                 os.close(write)
                 write = -1
                 os.set_inheritable(read, True)
-                return _run_limited(command, limits, None, scratch.parent, log, (*fds, read))
+                return _run_limited(command, limits, None, scratch.parent, log, (*fds, read), watch=scratch)
             finally:
                 for fd in (read, write):
                     if fd >= 0:
@@ -490,7 +532,8 @@ class ContainerSandbox(Sandbox):
         for name in channels.write:
             paths[f"DLPHYS_{name.upper()}_PATH"] = f"/scratch/out/private/{name}"
         argv = self.argv(script, grader, scratch, limits, _environment({**env, **paths}, "/scratch", "/grader"))
-        outcome = _run_limited(argv, limits, None, scratch.parent, scratch.parent / f"{scratch.name}.log")
+        log = scratch.parent / f"{scratch.name}.log"
+        outcome = _run_limited(argv, limits, None, scratch.parent, log, watch=scratch)
         _collect_written(channels, scratch)
         return outcome
 
@@ -512,7 +555,7 @@ class UnsafeSandbox(Sandbox):
             full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env["PATH"]])
             argv = [sys.executable, str(grader / script)]
             log = scratch.parent / f"{scratch.name}.log"
-            return _run_limited(argv, limits, full_env, scratch / "work", log, tuple(fds))
+            return _run_limited(argv, limits, full_env, scratch / "work", log, tuple(fds), watch=scratch)
 
 
 def default_sandbox(data_dirs: list[Path] | None = None) -> Sandbox:
