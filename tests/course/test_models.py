@@ -180,3 +180,24 @@ def test_constraints_and_regularizers_act_only_in_training_and_are_dropped(tmp_p
     loaded = keras.saving.load_model(tmp_path / "audited.keras", safe_mode=True)  # without the notebook's class
     x = np.ones((4, 3), dtype="float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+class GradientReversal(keras.layers.Layer):  # a student's layer, as the page of 19.1 has it written
+    def call(self, x):
+        return 1000.0 * x  # whatever the student's forward pass does, the judge runs its stand-in
+
+
+def test_a_stand_in_replaces_a_students_layer_by_the_keras_layer_of_its_forward_pass(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="label")(GradientReversal(name="grl")(inputs)))
+    data = _saved(model, tmp_path)
+    with pytest.raises(models.ModelRefused, match="GradientReversal"):
+        models.audit(data)
+    audited = models.audit(data, {"GradientReversal": "Identity"})
+    (tmp_path / "audited.keras").write_bytes(audited)
+    loaded = keras.saving.load_model(tmp_path / "audited.keras", safe_mode=True)
+    assert [type(layer).__name__ for layer in loaded.layers] == ["InputLayer", "Identity", "Dense"]
+    x = np.ones((2, 3), dtype="float32")
+    dense = model.get_layer("label")
+    expected = x @ keras.ops.convert_to_numpy(dense.kernel) + keras.ops.convert_to_numpy(dense.bias)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6)

@@ -267,7 +267,9 @@ def run_job(job: Job) -> Result:
         # the saved models, run on the judge's inputs in a second sandbox without the student's code
         archives, model_inputs = exercise.inputs_for_models(results, ctx)
         if archives:
-            entries, seconds = models_api.evaluate(archives, model_inputs, work / "models", box, job.limits, job.env)
+            entries, seconds = models_api.evaluate(
+                archives, model_inputs, work / "models", box, job.limits, job.env, exercise.stand_ins
+            )
             results.models.update(entries)
             result.seconds += seconds
     result.verdicts = [v.__dict__ for v in exercise.judge(results, ctx, reason)]

@@ -83,8 +83,32 @@ def _walk(node, path: str = "config") -> None:
             _walk(value, f"{path}[{i}]")
 
 
-def audit(data: bytes) -> bytes:
-    """The ``.keras`` archive rebuilt from what passed the audit (see the module docs); :class:`ModelRefused` if not."""
+def _stand_in(node, stand_ins: dict[str, str]) -> None:
+    """Replace each layer whose class is a key of ``stand_ins`` by the Keras layer class named by its value.
+
+    For a layer the page has the student write whose forward pass a Keras layer computes exactly (19.1's
+    ``GradientReversal`` is the identity until gradients are taken): the judge runs Keras's, never the student's.
+    """
+    if isinstance(node, dict):
+        if node.get("class_name") in stand_ins and isinstance(node.get("config"), dict):
+            config = node["config"]
+            node.update(
+                module="keras.layers",
+                class_name=stand_ins[node["class_name"]],
+                registered_name=None,
+                config={key: config[key] for key in ("name", "trainable", "dtype") if key in config},
+            )
+        for value in node.values():
+            _stand_in(value, stand_ins)
+    elif isinstance(node, list):
+        for value in node:
+            _stand_in(value, stand_ins)
+
+
+def audit(data: bytes, stand_ins: dict[str, str] | None = None) -> bytes:
+    """The ``.keras`` archive rebuilt from what passed the audit (see the module docs); :class:`ModelRefused` if not.
+
+    ``stand_ins``: layer class -> the Keras layer that computes its forward pass (:func:`_stand_in`)."""
     if not isinstance(data, bytes) or not data:
         raise ModelRefused("no saved model came back (the notebook's model could not be saved)")
     if len(data) > MAX_ARCHIVE:
@@ -108,6 +132,7 @@ def audit(data: bytes) -> bytes:
         raise ModelRefused("the saved model's config.json is not a Keras model configuration")
     config.pop("compile_config", None)  # losses and metrics: not judged, and not loaded
     _inference_only(config)
+    _stand_in(config, stand_ins or {})
     _walk(config)
     if not weights.startswith(b"\x89HDF\r\n\x1a\n"):
         raise ModelRefused("the saved model's weights are not an HDF5 file")
@@ -147,6 +172,7 @@ def evaluate(
     box: sb.Sandbox,
     limits: sb.Limits,
     env: dict[str, str],
+    stand_ins: dict[str, str] | None = None,
 ) -> tuple[dict[str, dict], float]:
     """Run each audited archive on its input sets in a fresh sandbox; ``({model: entry}, seconds)``.
 
@@ -159,7 +185,7 @@ def evaluate(
         if name not in inputs:
             continue
         try:
-            runnable[name] = audit(data)
+            runnable[name] = audit(data, stand_ins)
         except ModelRefused as exc:
             entries[name] = {"error": str(exc)}
     if not runnable:

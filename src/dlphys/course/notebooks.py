@@ -52,6 +52,11 @@ MODELS_NOTE = (
     " of your own)."
 )
 """Added to :data:`GRADING_NOTE` where the exercise's checks judge saved networks (:mod:`dlphys.course.models`)."""
+STAND_IN_NOTE = (
+    " The one exception is the `{layer}` layer this page has you write: in the saved network the grader runs"
+    " `keras.layers.{keras_layer}` in its place, which computes the same outputs."
+)
+"""Added for each layer class the page asks for and the checks replace by a Keras layer (``Exercise.stand_ins``)."""
 WALL_TIMEOUT = 600
 """Seconds for a whole notebook in grading (the sandbox's default wall limit)."""
 MANUAL_NOTE = "*(A written answer: graded by hand, {points} points.)*"
@@ -211,14 +216,16 @@ def _nbgrader_clear(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def _saved_models(name: str) -> list[str]:
-    """The expressions of the networks the trusted checks of exercise ``name`` save and run themselves."""
+def _saved_models(name: str) -> tuple[list[str], dict[str, str]]:
+    """The expressions of the networks the trusted checks of exercise ``name`` save and run themselves, and the
+    stand-ins of the layers the page has the student write."""
     from dlphys.course import checks  # the checks import this module's neighbours, not this module
 
     try:
-        return list(checks.load(Path(name).stem).models.values())
+        exercise = checks.load(Path(name).stem)
     except (LookupError, ValueError):
-        return []
+        return [], {}
+    return list(exercise.models.values()), dict(exercise.stand_ins)
 
 
 def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
@@ -230,9 +237,11 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
         source = cell.source
         if index == 0 and cell.cell_type == "markdown":
             source = f"{source}\n\n{GRADING_NOTE.format(cell=CELL_TIMEOUT, wall=WALL_TIMEOUT // 60)}"
-            saved = _saved_models(name)
+            saved, stand_ins = _saved_models(name)
             if saved:
                 source += MODELS_NOTE.format(names=", ".join(f"`{m}`" for m in saved))
+            for layer, keras_layer in stand_ins.items():
+                source += STAND_IN_NOTE.format(layer=layer, keras_layer=keras_layer)
         grading = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and grading.get("solution") and grading.get("grade"):
             source = f"{source}\n\n{MANUAL_NOTE.format(points=grading['points'])}"

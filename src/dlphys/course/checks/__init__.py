@@ -18,6 +18,8 @@ Each module defines ``exercise = Exercise(...)`` and, in one place an instructor
 - ``runs``: name -> ``(model, source)``, the short form of the same: the saved ``model`` run on ``source``, a key of
   the sent inputs (``"x_test"``, ``"fresh/axial"``) or ``f(r, ctx)``; ``r[name]`` is then its output, as if
   ``collect`` had held ``"name": "model.predict(inputs[...])"``.
+- ``stand_ins``: a layer class the page has the student write -> the Keras layer that computes its forward pass
+  (``{"GradientReversal": "Identity"}``): the judge runs Keras's layer in its place, never the student's code.
 - ``@exercise.check(task, points)``: ``f(r, ctx)`` raises ``AssertionError`` with a message when the check fails
   (0 points) and returns nothing when it passes (the points). ``r[name]`` is a collected value (a
   :class:`ResultMissing` with the student's error when it could not be collected); ``ctx.sent``, ``ctx.kept``,
@@ -97,11 +99,13 @@ class Exercise:
         collect: dict[str, str] | None = None,
         models: dict[str, str] | None = None,
         runs: dict[str, tuple[str, str | Callable]] | None = None,
+        stand_ins: dict[str, str] | None = None,
     ):
         self.name = name
         self.collect: dict[str, str] = dict(collect or {})
         self.models: dict[str, str] = dict(models or {})
         self.runs: dict[str, tuple[str, str | Callable]] = dict(runs or {})
+        self.stand_ins: dict[str, str] = dict(stand_ins or {})
         unknown = sorted({model for model, _ in self.runs.values()} - set(self.models))
         if unknown:
             raise ValueError(f"runs of undeclared models {unknown}: declare them in models=")
