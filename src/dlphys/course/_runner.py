@@ -22,6 +22,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -33,6 +34,7 @@ OUT = Path(os.environ["DLPHYS_SCRATCH_DIR"]) / "out"
 MAX_TEXT = 20_000  # characters of text output kept per output
 MAX_OUTPUTS = 50  # outputs kept per cell
 MAX_IMAGE = 2_000_000  # bytes of one base64 image kept
+GRACE = 15  # seconds the kernel has to answer again after the interrupt of a cell that ran out of time
 # Run before the first and after the last cell: what of IPython's machinery the notebook changed (for the report's
 # flags only; a notebook can lie here, and nothing depends on it but a note to the instructor).
 PROBE = """\
@@ -128,6 +130,22 @@ def _regular_file(path: Path, limit: int = 512 << 20) -> bytes:
     return data if len(data) <= limit else b""
 
 
+def _answers(client: NotebookClient, seconds: float) -> bool:
+    """Whether the kernel runs an empty cell within ``seconds`` (after an interrupt it should be idle again)."""
+    probe = nbformat.v4.new_code_cell("pass")
+    timeout, client.timeout = client.timeout, seconds
+    started = time.monotonic()
+    try:
+        client.execute_cell(probe, -1)
+    except (CellTimeoutError, CellExecutionError):
+        return False
+    except DeadKernelError:
+        return False
+    finally:
+        client.timeout = timeout
+    return time.monotonic() - started < seconds
+
+
 def main() -> int:
     _private()
     spec = json.loads(_read_channel("spec", GRADER / "spec.json"))
@@ -146,6 +164,9 @@ def main() -> int:
         kernel_name="python3",
         allow_errors=True,
         interrupt_on_timeout=True,
+        # after the interrupt nbclient returns at once instead of waiting for the cell, which a cell that catches
+        # KeyboardInterrupt never ends: the loop below then gives the kernel GRACE seconds to answer again
+        error_on_timeout={"ename": "CellTimeout", "evalue": "stopped at the time limit per cell", "traceback": []},
         resources={"metadata": {"path": os.getcwd()}},
     )
     # cell indices in cells.json are those of the notebook (the probe before it is cell -1)
@@ -156,6 +177,7 @@ def main() -> int:
                 (handover / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
                 (handover / "inputs.npz").write_bytes(inputs)
             if cell.cell_type == "code":
+                started = time.monotonic()
                 try:
                     client.execute_cell(cell, index)
                 except CellTimeoutError:
@@ -165,6 +187,15 @@ def main() -> int:
                     break
                 except CellExecutionError:
                     pass
+                if time.monotonic() - started >= spec["cell_timeout"]:  # interrupted at the limit
+                    if index - 1 not in status["timeouts"]:
+                        status["timeouts"].append(index - 1)
+                    if not _answers(client, GRACE):  # the cell ignores the interrupt: stop the kernel, not wait
+                        status["stuck"] = index - 1
+                        client.shutdown_kernel = "immediate"
+                        _trim(cell)
+                        status_record.write(json.dumps(status))
+                        break
                 for output in cell.get("outputs", []):
                     if output.get("output_type") == "error":
                         name = output.get("ename", "Error")

@@ -245,7 +245,13 @@ def run_job(job: Job) -> Result:
                 errors.setdefault(str(item[1])[:60], []).append(str(item[0]))
         for name, where in errors.items():
             result.notes.append(f"{name} in cell{'s' if len(where) > 1 else ''} {', '.join(where)}")
-        if status.get("dead"):
+        stuck = status.get("stuck")
+        if isinstance(stuck, int) and 0 <= stuck < cells:
+            result.notes.append(
+                f"cell {stuck} went on after the interrupt at the {job.limits.cell:g} s limit per cell; the kernel "
+                "was stopped and the cells after it did not run"
+            )
+        elif status.get("dead"):
             result.notes.append("the kernel died (memory limit, a crash, or os._exit); the cells after it did not run")
         probe = status.get("probe", [])
         if isinstance(probe, list) and len(probe) == 2 and all(isinstance(p, dict) for p in probe):
