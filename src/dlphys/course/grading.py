@@ -610,7 +610,8 @@ def grade(
     settings = [
         f"sandbox: {box.describe() if box else sandbox}",
         f"limits per notebook: {limits.wall:g} s wall, {limits.cell:g} s per cell, {limits.memory >> 20} MiB memory, "
-        f"{limits.processes} processes/threads, {limits.cpu_seconds} s CPU",
+        f"{limits.processes} processes/threads, {limits.cpu_seconds} s CPU, {limits.disk >> 20} MiB and "
+        f"{limits.files:,} files of disk",
         f"mode: DLPHYS_FAST={env['DLPHYS_FAST']}; course version {version}",
     ]
     if shard is not None:
@@ -723,6 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT, help="seconds per cell")
     parser.add_argument("--memory", type=float, default=6.0, help="GiB of memory per notebook (default 6)")
     parser.add_argument("--processes", type=int, default=512, help="processes and threads per notebook")
+    parser.add_argument("--disk", type=float, default=4.0, help="GiB a notebook may write (default 4)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the grader's inputs (default: a secret)")
     parser.add_argument("--shard", metavar="K/N", help="grade only shard K (0 … N−1) of N; join them with `merge`")
     parser.add_argument(
@@ -745,7 +747,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/4")
         shard = (int(match[1]), int(match[2]))
     limits = sb.Limits(
-        wall=args.timeout, cell=args.cell_timeout, memory=int(args.memory * sb.GiB), processes=args.processes
+        wall=args.timeout,
+        cell=args.cell_timeout,
+        memory=int(args.memory * sb.GiB),
+        processes=args.processes,
+        disk=int(args.disk * sb.GiB),
     )
     kind = "unsafe" if args.unsafe else (f"container:{args.container}" if args.container else "bwrap")
     try:
