@@ -406,11 +406,13 @@ def floors_and_the_choice_of_data(r, ctx):
     )
     for key, value in reference.items():
         mine = np.asarray(got[key], dtype=float)
-        # The fits stop at the optimiser's tolerance, and the same fit in the sandbox can stop a hair apart from
-        # the judge's: the solution's floor_errors once differed by 2.4e-6 in E/E - 1 (0.8 mm in the core), which
-        # rtol=1e-5 does not allow for values near 0. A wrong estimator is off by percents, so 0.1 % (angle, core)
-        # and 1e-4 (E/E - 1) still tell it apart.
-        assert mine.shape == value.shape and np.allclose(mine, value, rtol=1e-3, atol=1e-4, equal_nan=True), (
+        # The fits stop at the optimiser's tolerance, and the same fit in the sandbox can stop a little apart from
+        # the judge's (its BLAS may round differently): the solution's floor_errors once differed by 2.4e-6 in
+        # E/E - 1, and by 9 cm in the core of one of 40 events (grader seed 21: 26.70 m against 26.79 m). A wrong
+        # estimator is off by more: the likelihood of the next integer threshold moves the cores of 26 of these
+        # 40 events by more than 0.5 m and E/E - 1 of 37 by more than 1e-3.
+        tolerance = {"angle": 1e-4, "core": 0.5, "energy": 1e-3, "energy_s1000": 1e-6}[key]
+        assert mine.shape == value.shape and np.allclose(mine, value, rtol=1e-3, atol=tolerance, equal_nan=True), (
             f"expected floor_errors(events, settings)[{key!r}] from the estimators given the truth "
             f"(on fresh events with a threshold of {threshold:.2f} VEM)"
         )
