@@ -214,3 +214,15 @@ def test_the_fresh_events_never_enter_the_sandbox_and_the_network_gets_the_pages
         assert np.array_equal(inputs["model"]["fresh"][key], mine[key])
     with pytest.raises(AssertionError, match="SIM_SETTINGS"):
         judge.network_inputs(_Results({"SIM_SETTINGS": {"seed": 1}}, {}), ctx)
+
+
+def test_the_floor_check_allows_the_fits_stopping_noise_but_not_another_threshold():
+    ctx = _ctx(N_FLOOR=300)
+    ctx.sent = {"floor_events": airshower.simulate(40, seed=77, threshold=2.6), "threshold": 2.6}
+    honest = judge._floor_errors(ctx.sent["floor_events"], {"threshold": 2.6})
+    noisy = {k: v.copy() for k, v in honest.items()}
+    noisy["core"][5] += 0.09  # the sandbox's fit once stopped 9 cm away from the judge's
+    judge.floors_and_the_choice_of_data(_Results({"SIM_SETTINGS": SETTINGS, "floor_check": noisy}, {}), ctx)
+    wrong = judge._floor_errors(ctx.sent["floor_events"], {"threshold": 3.6})  # the next integer number of particles
+    with pytest.raises(AssertionError, match="from the estimators given the truth"):
+        judge.floors_and_the_choice_of_data(_Results({"SIM_SETTINGS": SETTINGS, "floor_check": wrong}, {}), ctx)
