@@ -152,6 +152,10 @@ def main() -> int:
     inputs = _read_channel("inputs", GRADER / "inputs.npz")
     status_record = _Record("status", OUT / "cells.json")
     notebook_record = _Record("notebook", OUT / "executed.ipynb")
+    # made now, so that their descriptors are not inherited by the kernel (a red team found them open there)
+    results_records = [
+        _Record(name, OUT / "private" / f) for name, f in (("results", "results.json"), ("arrays", "results.npz"))
+    ]
     nb = nbformat.read(GRADER / "notebook.ipynb", as_version=4)
     harvest = (GRADER / "harvest.py").read_text(encoding="utf-8")
     handover = Path(tempfile.mkdtemp(prefix="harvest-", dir=OUT.parent))
@@ -215,8 +219,8 @@ def main() -> int:
                 _trim(cell)
             status["done"] = min(index, status["of"])
             status_record.write(json.dumps(status))
-    for name, filename in (("results", "results.json"), ("arrays", "results.npz")):
-        _Record(name, OUT / "private" / filename).write_bytes(_regular_file(OUT / filename))
+    for record, filename in zip(results_records, ("results.json", "results.npz"), strict=True):
+        record.write_bytes(_regular_file(OUT / filename))
     del nb.cells[-2:]  # the collector and the probes are ours, not part of the student's notebook
     del nb.cells[0]
     notebook_record.write(nbformat.writes(nb))

@@ -123,6 +123,15 @@ def model_history_and_training_time(r, ctx):
     n_epochs = len(np.ravel(array(history["loss"], name="history['loss']")))
     assert 1 <= n_epochs <= epochs, f"expected at most {epochs} epochs in history, got {n_epochs}"
     assert number(r["train_time"], "train_time") > 0, "expected train_time, the training time in seconds (> 0)"
+    # the history must be the saved model's training: with restore_best_weights its best validation loss is the MSE
+    # the model has on showers like the validation showers (the judge's fresh showers, the same distribution)
+    best = float(np.min(array(history["val_loss"], name="history['val_loss']")))
+    y = ctx.kept["y_fresh"]
+    mse = float(np.mean((_model_output(r, "model_fresh", len(y), "the model's output") - y) ** 2))
+    assert best > 0 and 0.5 < mse / best < 2.0, (
+        f"expected the best validation loss of history ({best:.4g}) near the saved model's MSE of log10 E on fresh "
+        f"showers ({mse:.4g}): history should be the training of `model`"
+    )
 
 
 @exercise.check(task="2", points=2)
