@@ -222,6 +222,8 @@ def test_the_floor_check_allows_the_fits_stopping_noise_but_not_another_threshol
     honest = judge._floor_errors(ctx.sent["floor_events"], {"threshold": 2.6})
     noisy = {k: v.copy() for k, v in honest.items()}
     noisy["core"][5] += 0.09  # the sandbox's fit once stopped 9 cm away from the judge's
+    noisy["core"][10] -= 35.0  # and once in the likelihood's other minimum
+    noisy["energy"][10] += 0.03
     judge.floors_and_the_choice_of_data(_Results({"SIM_SETTINGS": SETTINGS, "floor_check": noisy}, {}), ctx)
     wrong = judge._floor_errors(ctx.sent["floor_events"], {"threshold": 3.6})  # the next integer number of particles
     with pytest.raises(AssertionError, match="from the estimators given the truth"):

@@ -406,15 +406,18 @@ def floors_and_the_choice_of_data(r, ctx):
     )
     for key, value in reference.items():
         mine = np.asarray(got[key], dtype=float)
-        # The fits stop at the optimiser's tolerance, and the same fit in the sandbox can stop a little apart from
-        # the judge's (its BLAS may round differently): the solution's floor_errors once differed by 2.4e-6 in
-        # E/E - 1, and by 9 cm in the core of one of 40 events (grader seed 21: 26.70 m against 26.79 m). A wrong
-        # estimator is off by more: the likelihood of the next integer threshold moves the cores of 26 of these
-        # 40 events by more than 0.5 m and E/E - 1 of 37 by more than 1e-3.
+        # The fits stop at the optimiser's tolerance, and the same fit in the sandbox can end a little apart from the
+        # judge's, or, where the likelihood has two minima, in the other one (its BLAS may round differently): 9 cm
+        # in one core of 40 events with grader seed 21 (26.70 m against 26.79 m), 35 m in one with seed 8 (104.2 m
+        # against 69.5 m). So each error must agree closely for all but a tenth of the events. A wrong estimator
+        # differs for most: the likelihood of the next integer threshold moves the cores of 26 of those 40 events
+        # by more than 0.5 m and E/E - 1 of 37 by more than 1e-3.
         tolerance = {"angle": 1e-4, "core": 0.5, "energy": 1e-3, "energy_s1000": 1e-6}[key]
-        assert mine.shape == value.shape and np.allclose(mine, value, rtol=1e-3, atol=tolerance, equal_nan=True), (
-            f"expected floor_errors(events, settings)[{key!r}] from the estimators given the truth "
-            f"(on fresh events with a threshold of {threshold:.2f} VEM)"
+        assert mine.shape == value.shape, f"expected floor_errors(events, settings)[{key!r}] of shape {value.shape}"
+        apart = ~np.isclose(mine, value, rtol=1e-3, atol=tolerance, equal_nan=True)
+        assert apart.mean() <= 0.1, (
+            f"expected floor_errors(events, settings)[{key!r}] from the estimators given the truth (on fresh events "
+            f"with a threshold of {threshold:.2f} VEM): {apart.sum()} of {len(apart)} events differ"
         )
     settings = _settings(r)
     floors, guess = _floor_figures(ctx, settings)
