@@ -36,7 +36,6 @@ exercise = Exercise(
     },
     collect={
         "layers": "[type(layer).__name__ for layer in model.layers]",
-        "other_sizes": "{L: model.predict(x.astype('float32'), verbose=0) for L, x in inputs['sizes'].items()}",
         "history": "history",
         "test_accuracy": "test_accuracy",
         "p_test": "p_test",
@@ -51,7 +50,6 @@ exercise = Exercise(
         "accuracy_fcn": "accuracy_fcn",
         "comparison": "comparison",
         "parameters": "{'CNN': model.count_params(), 'FCN': model_fcn.count_params()}",
-        "model_fss": "{L: model.predict(x.astype('float32'), verbose=0) for L, x in inputs['fss'].items()}",
         "fss": "fss",
         "T_cross_L": "T_cross_L",
         "predict_fresh": "predict(inputs['fresh'])",
@@ -87,6 +85,20 @@ def fresh(ctx):
     return sent, kept
 
 
+@exercise.model_inputs
+def lattices_of_other_sizes(r, ctx):
+    """The saved CNN on the grader's lattices of other sizes (task 1) and on those of the finite-size study (task 4)."""
+    return {
+        "model": {f"{kind}:{L}": x.astype("float32") for kind in ("sizes", "fss") for L, x in ctx.sent[kind].items()}
+    }
+
+
+def _on_sizes(r, ctx, kind):
+    """{L: the saved CNN's output} on the sent lattices ``kind`` ("sizes" or "fss")."""
+    outputs = r.model("model")["outputs"]
+    return {L: outputs[f"{kind}:{L}"] for L in ctx.sent[kind] if f"{kind}:{L}" in outputs}
+
+
 def _probabilities(value, n, what):
     out = array(value, name=what)
     assert out.shape == (n, 1), f"expected {what}: lattices (n, L, L, 1) -> P(ordered) (n, 1), got shape {out.shape}"
@@ -108,7 +120,7 @@ def global_average_pooling_and_any_lattice_size(r, ctx):
     assert isinstance(layers, list) and "GlobalAveragePooling2D" in layers, (
         "expected a GlobalAveragePooling2D layer after the last convolution in model"
     )
-    outputs = r["other_sizes"]
+    outputs = _on_sizes(r, ctx, "sizes")
     assert isinstance(outputs, dict) and sorted(outputs) == sorted(ctx.sent["sizes"]), (
         "expected model to take any L × L"
     )
@@ -223,7 +235,7 @@ def fully_connected_network_works(r, ctx):
 
 # ------------------------------------------------------------------------------------------------- task 4
 def _fss_reference(r, ctx):
-    outputs = r["model_fss"]
+    outputs = _on_sizes(r, ctx, "fss")
     assert isinstance(outputs, dict), "expected model to take the lattices of every size in SIZES"
     out = {}
     for L, T in ctx.kept["fss_T"].items():
