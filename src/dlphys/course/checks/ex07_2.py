@@ -21,7 +21,8 @@ TIME_UNIT = 1e-5
 
 exercise = Exercise(
     "07_2_airshower_energy_fcn",
-    models={"model": "model"},
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={"model_test": ("model", "x_test"), "model_fresh": ("model", lambda r, ctx: ctx.kept["x_fresh"])},
     collect={
         "x_train_rows": "x_train[::16]",
         "x_train_shape": "x_train.shape",
@@ -64,14 +65,8 @@ def fresh(ctx):
     return sent, kept
 
 
-@exercise.model_inputs
-def network_inputs(r, ctx):
-    return {"model": {"test": ctx.sent["x_test"], "fresh": ctx.kept["x_fresh"]}}
-
-
 def _model_output(r, name, n, what):
-    """The saved model's output on the judge's test (``name="model_test"``) or fresh showers."""
-    out = array(r.model("model")["outputs"][name.removeprefix("model_")], name=what)
+    out = array(r[name], name=what)
     assert out.shape == (n, 1), f"expected model: inputs (n, 162) -> log10(E/eV) (n, 1), got shape {out.shape}"
     return out[:, 0]
 
