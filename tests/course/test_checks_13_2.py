@@ -1,4 +1,8 @@
-"""The judge of 13.2 against thermometers whose quality is known: the exact posterior itself, and worse ones."""
+"""The judge of 13.2 against thermometers whose quality is known: the exact posterior itself, and worse ones.
+
+No network is trained: the saved model's outputs (what the clean sandbox returns, (μ, ln σ)) are made from the
+exact posterior.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,10 @@ def _results(ctx, widen=1.0, shift=0.0):
     def net(posterior):
         return [posterior["mean"] + shift * posterior["std"], widen * posterior["std"]]
 
+    def saved(posterior):  # the saved model's output (n, 2) = (μ, ln σ)
+        mu, sigma = net(posterior)
+        return np.column_stack([mu, np.log(sigma)]).astype("float32")
+
     figures = judge._figures(*net(test), ctx.kept["T_test"], test, ctx.kept["grid"])
     y_true, y_pred = ctx.sent["y_true"][:, 0], ctx.sent["y_pred"]
     nll = np.mean(0.5 * ((y_true - y_pred[:, 0]) / np.exp(y_pred[:, 1])) ** 2 + y_pred[:, 1] + 0.5 * np.log(2 * np.pi))
@@ -35,7 +43,8 @@ def _results(ctx, widen=1.0, shift=0.0):
         "exact_mean": test["mean"],
         "exact_std": test["std"],
         "nll": nll,
-        "fresh": net(fresh),
+        "model_fresh": saved(fresh),
+        "model_test": saved(test),
         "test": net(test),
         **figures,
     }
@@ -65,3 +74,24 @@ def test_reported_numbers_that_do_not_describe_the_network_lose_their_points(pre
     results.update(sigma_ratio=1.0, mean_offset=0.0, nll_gap=results["nll_floor"])
     per_task = exercise.points(results, ctx)
     assert per_task["3"] == 0 and per_task["5"] == 0
+
+
+def test_the_fresh_lattices_stay_with_the_judge(prepared):
+    """Only the saved model sees the fresh lattices; the student's sandbox gets the test lattices alone."""
+    exercise, ctx = prepared
+    assert "spins" not in ctx.sent and ctx.kept["fresh_spins"].shape == (600, 32, 32)
+    assert exercise.runs["model_fresh"][1](None, ctx) is ctx.kept["fresh_spins"]
+
+
+def test_a_predict_that_returns_the_exact_posterior_instead_of_the_network_earns_nothing_for_it(prepared):
+    """One line of code (``predict`` = the exact posterior) against an untrained network: only task 1's work counts."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    untrained = np.column_stack([np.full(len(ctx.kept["fresh_T"]), 2.5), np.full(len(ctx.kept["fresh_T"]), -2.0)])
+    results["model_fresh"] = untrained.astype("float32")
+    results["model_test"] = np.column_stack(
+        [np.full(len(ctx.kept["T_test"]), 2.5), np.full(len(ctx.kept["T_test"]), -2.0)]
+    ).astype("float32")
+    per_task = exercise.points(results, ctx)
+    assert per_task["1"] == 2 and per_task["2"] == 1  # energy_std, exact and gaussian_nll are the student's work
+    assert per_task["3"] == per_task["4"] == per_task["5"] == 0

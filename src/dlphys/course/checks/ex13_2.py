@@ -8,12 +8,15 @@ on its own grid. It
 - regenerates the notebook's test lattices from the given cell (``SEED``, ``N_CHAINS``, ``N_TEST_CHAINS``) and
   compares ``exact`` with its own posterior of them;
 - calls ``gaussian_nll`` on (T, μ, ln σ) it draws, against the formula of the page;
-- calls ``predict`` on fresh lattices simulated with the grader's seed (``N_FRESH`` temperatures drawn uniformly
-  in [1.5, 3.5] J/k_B, 10 lattices each) and applies the page's criteria of (3) and (5) to μ and σ against their
+- runs the saved ``model`` (in a clean sandbox, never the student's code) on fresh lattices it simulates itself
+  (``N_FRESH`` temperatures drawn uniformly in [1.5, 3.5] J/k_B with the grader's seed, 10 lattices each; they never
+  enter the student's sandbox) and applies the page's criteria of (3) and (5) to its (μ, exp(ln σ)) against their
   exact posterior (fast mode, in which grading runs: σ ratio in [0.75, 1.35], rms offset < 0.7, NLL gap at most
   0.3 nats above the best Gaussian head's; full mode: [0.9, 1.15], 0.35, 0.07);
-- calls ``predict`` on its copy of the test lattices and recomputes ``sigma_ratio``, ``mean_offset``, the
-  coverages and the NLLs the notebook reports from those outputs and its own posterior.
+- runs the saved ``model`` on its copy of the test lattices, requires the student's ``predict`` to return its
+  (μ, exp(ln σ)) there, and recomputes ``sigma_ratio``, ``mean_offset``, the coverages and the NLLs the notebook
+  reports from those outputs and its own posterior. A ``predict`` that returns anything but the network (the exact
+  posterior, say) earns nothing.
 """
 
 import numpy as np
@@ -21,17 +24,21 @@ import numpy as np
 from dlphys.course.checks import Exercise, array, number
 from dlphys.datasets import ising
 
-N_FRESH = 60  # fresh temperatures for predict, 10 lattices each
+N_FRESH = 60  # fresh temperatures for the saved model, 10 lattices each
 
 
 exercise = Exercise(
     "13_2_ising_thermometer",
+    models={"model": "model"},  # saved, and run by the judge in a clean sandbox
+    runs={
+        "model_fresh": ("model", lambda r, ctx: ctx.kept["fresh_spins"]),  # never sent into the student's sandbox
+        "model_test": ("model", lambda r, ctx: ctx.sent["spins_test"].astype("float32")),
+    },
     collect={
         "energy_std": "energy_std(inputs['T'])",
         "exact_mean": "exact['mean']",
         "exact_std": "exact['std']",
         "nll": "keras.ops.convert_to_numpy(gaussian_nll(inputs['y_true'], inputs['y_pred']))",
-        "fresh": "predict(inputs['spins'])",
         "test": "predict(inputs['spins_test'])",
         "sigma_ratio": "sigma_ratio",
         "mean_offset": "mean_offset",
@@ -77,11 +84,11 @@ def fresh(ctx):
         "T": rng.uniform(p["T_MIN"], p["T_MAX"], 5),
         "y_true": rng.uniform(1.5, 3.5, (7, 1)).astype("float32"),
         "y_pred": np.column_stack([rng.uniform(1.5, 3.5, 7), rng.uniform(-4.0, 0.0, 7)]).astype("float32"),
-        "spins": spins,
         "spins_test": spins_test,
     }
     grid = _grid(p)
     kept = {
+        "fresh_spins": np.asarray(spins, dtype="float32"),
         "fresh_T": temperatures,
         "fresh_posterior": ising.temperature_posterior(spins, grid),
         "T_test": T_test,
@@ -97,6 +104,13 @@ def _predicted(value, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     mu, sigma = array(value[0], (n,), f"mu of {name}"), array(value[1], (n,), f"sigma of {name}")
     assert np.all(np.isfinite(mu)) and np.all(sigma > 0), f"expected finite mu and positive sigma from {name}"
     return mu, sigma
+
+
+def _network(value, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, σ) of the saved model's output (n, 2) = (μ, ln σ), the page's contract."""
+    out = array(value, (n, 2), f"the output of model on {name}")
+    assert np.all(np.isfinite(out)), f"expected finite (μ, ln σ) from model on {name}"
+    return out[:, 0], np.exp(out[:, 1])
 
 
 def _figures(mu, sigma, truth, posterior, grid) -> dict:
@@ -125,12 +139,12 @@ def _figures(mu, sigma, truth, posterior, grid) -> dict:
 
 
 def _fresh_figures(r, ctx) -> dict:
-    mu, sigma = _predicted(r["fresh"], len(ctx.kept["fresh_T"]), "predict(spins)")
+    mu, sigma = _network(r["model_fresh"], len(ctx.kept["fresh_T"]), "fresh lattices")
     return _figures(mu, sigma, ctx.kept["fresh_T"], ctx.kept["fresh_posterior"], ctx.kept["grid"])
 
 
 def _test_figures(r, ctx) -> dict:
-    mu, sigma = _predicted(r["test"], len(ctx.kept["T_test"]), "predict(spins_test)")
+    mu, sigma = _network(r["model_test"], len(ctx.kept["T_test"]), "the test lattices")
     return _figures(mu, sigma, ctx.kept["T_test"], ctx.kept["test_posterior"], ctx.kept["grid"])
 
 
@@ -195,6 +209,13 @@ def likelihood_gap_on_fresh_lattices_is_small(r, ctx):
 
 @exercise.check(task="3", points=2)
 def sigma_ratio_and_mean_offset_describe_the_network(r, ctx):
+    n = len(ctx.kept["T_test"])
+    mu, sigma = _predicted(r["test"], n, "predict(spins_test)")
+    mu_model, sigma_model = _network(r["model_test"], n, "the test lattices")
+    assert np.allclose(mu, mu_model, rtol=1e-4, atol=1e-4) and np.allclose(sigma, sigma_model, rtol=1e-3), (
+        "expected predict(spins_test) = (μ, exp(ln σ)) of the outputs of your trained model, as the page says; "
+        "it returns something else"
+    )
     figures = _test_figures(r, ctx)
     for name in ("sigma_ratio", "mean_offset"):
         got = number(r[name], name)
