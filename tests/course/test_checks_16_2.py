@@ -1,4 +1,8 @@
-"""The judge of 16.2 against classifiers whose quality is known: the exact likelihood ratio, and worse ones."""
+"""The judge of 16.2 against classifiers whose quality is known: the exact likelihood ratio, and worse ones.
+
+No network is trained: the saved models' outputs (what the clean sandbox returns, (n, 1)) are made from the exact
+probabilities.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ def cwola_output(p, f1, f2):
 def _results(ctx, degrade=0.0):
     """What a notebook whose networks are exact (plus Gaussian noise of size degrade on the logit) returns."""
     rng = np.random.default_rng(0)
-    fresh_p = planing.signal_probability(ctx.sent["x"])
+    fresh_p = planing.signal_probability(ctx.kept["x"])
     test_p = ctx.kept["p_exact_test"]
 
     def noisy(p):
@@ -42,21 +46,22 @@ def _results(ctx, degrade=0.0):
     y_test = ctx.kept["y_test"]
     from sklearn.metrics import roc_auc_score
 
-    cwola_test = {str(pair): cwola_output(noisy(test_p), *pair) for pair in PAIRS}
-    p_cwola = judge.inversion(cwola_test["(0.8, 0.2)"], 0.8, 0.2)
+    cwola_test = [cwola_output(noisy(test_p), *pair) for pair in PAIRS]
+    p_cwola = judge.inversion(cwola_test[0], 0.8, 0.2)
     llp_test = noisy(test_p)
     return {
-        "trained": noisy(fresh_p),
-        "supervised_test": test_p,
+        "trained_fresh": noisy(fresh_p)[:, None],
+        "supervised_test": test_p[:, None],
         "auc_supervised": roc_auc_score(y_test, test_p),
-        "cwola_fresh": {str(pair): cwola_output(noisy(fresh_p), *pair) for pair in PAIRS},
-        "cwola_test": cwola_test,
-        "auc_cwola": {k: roc_auc_score(y_test, v) for k, v in cwola_test.items()},
+        "cwola_pairs": sorted(str(pair) for pair in PAIRS),
+        **{f"cwola_fresh_{k}": cwola_output(noisy(fresh_p), *pair)[:, None] for k, pair in enumerate(PAIRS)},
+        **{f"cwola_test_{k}": v[:, None] for k, v in enumerate(cwola_test)},
+        "auc_cwola": {str(pair): roc_auc_score(y_test, v) for pair, v in zip(PAIRS, cwola_test, strict=True)},
         "inverted": judge.inversion(ctx.sent["h"], ctx.sent["f1"], ctx.sent["f2"]),
         "p_cwola": p_cwola,
         "rms_inverted": float(np.sqrt(np.mean((p_cwola - test_p) ** 2))),
-        "llp_fresh": noisy(fresh_p),
-        "llp_test": llp_test,
+        "llp_fresh": noisy(fresh_p)[:, None],
+        "llp_test": llp_test[:, None],
         "auc_llp": roc_auc_score(y_test, llp_test),
         "auc_bump_correlated": ctx.kept["bump_optimum"] - 0.005,
         "auc_bump_independent": 0.501,
@@ -87,3 +92,24 @@ def test_made_up_numbers_and_a_wrong_inversion_lose_their_points(prepared):
     results["auc_bump_correlated"], results["auc_bump_independent"] = 0.5, 0.5  # "no fake signal"
     per_task = exercise.points(results, ctx)
     assert per_task["2"] == 2 and per_task["3"] == 1 and per_task["5"] == 0
+
+
+def test_the_judges_events_stay_with_the_judge_and_every_network_is_a_saved_model(prepared):
+    """The fresh and test events go only to the saved models; the student's sandbox gets training data alone."""
+    exercise, ctx = prepared
+    assert set(ctx.sent) == {"x_train", "y_train", "h", "f1", "f2"}
+    assert set(exercise.models) == {"trained", "supervised", "cwola_0", "cwola_1", "cwola_2", "cwola_3", "llp_event"}
+    assert exercise.models["cwola_3"] == "cwola_models[(0.55, 0.45)]"
+    assert exercise.runs["llp_fresh"][1](None, ctx) is ctx.kept["x"]
+    assert not any("score(" in expression for expression in exercise.collect.values())
+
+
+def test_networks_that_could_not_be_run_earn_nothing_of_their_own(prepared):
+    """A "model" that is not a saved Keras network (a function returning the exact probability) is not run at all;
+    only the reported numbers it cannot back and the work that needs no network are judged."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    for key in [k for k in results if k.endswith(("_fresh", "_test")) or k.startswith(("cwola_fresh", "cwola_test"))]:
+        del results[key]
+    per_task = exercise.points(results, ctx)
+    assert per_task == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1}

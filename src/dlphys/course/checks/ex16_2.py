@@ -4,11 +4,15 @@ The planing toy has exact class densities, so the judge knows the best classifie
 and the best signal-region-versus-sideband classifier of the background (from the exact densities, integrated over
 the mass). It draws labelled fresh events with the grader's seed and
 
-- calls ``train_classifier`` on a labelled sample it draws and scores the model on fresh events: its AUC must come
-  within 0.025 (fast mode) or 0.01 (full mode) of the exact one;
-- scores ``supervised``, every model of ``cwola_models`` and ``llp_event`` on the fresh events and applies the page's
+- calls ``train_classifier`` on a labelled sample it draws and runs the model it returns on fresh events: its AUC
+  must come within 0.025 (fast mode) or 0.01 (full mode) of the exact one;
+- runs ``supervised``, every model of ``cwola_models`` and ``llp_event`` on the fresh events and applies the page's
   criteria; recomputes ``auc_supervised``, ``auc_cwola``, ``p_cwola``, ``rms_inverted`` and ``auc_llp`` from the
   models on its copy of the notebook's test set (rebuilt from ``SEED`` and ``N_TEST``);
+
+Every model is saved in the student's sandbox and run by the judge in a clean one (never the student's code, so a
+"model" that computes the exact probability, or anything but a network, earns nothing); the fresh events and the
+test set never enter the student's sandbox.
 - calls ``cwola_probability`` on outputs and fractions it draws, against the inversion of the page;
 - compares ``auc_bump_correlated`` with the optimal AUC of the bump hunt on background (a trained network reaches it
   within 0.03; measured 0.818 against 0.823) and ``auc_bump_independent`` with 0.5.
@@ -25,26 +29,44 @@ N_FRESH = 20_000
 # the page's criteria (fast mode, in which grading runs; full mode)
 # (measured with three seeds, full mode: 0.9576–0.9585, 0.9558–0.9578, 0.9494–0.9543, 0.9382–0.9418; fast mode:
 # 0.953–0.954, 0.949–0.950, 0.934–0.942, 0.906–0.907; inversion 0.046–0.057 and 0.106–0.108; LLP 0.952 and 0.929)
-CWOLA_FAST = {"(0.8, 0.2)": 0.93, "(0.7, 0.3)": 0.925, "(0.6, 0.4)": 0.91, "(0.55, 0.45)": 0.87}
-CWOLA_FULL = {"(0.8, 0.2)": 0.95, "(0.7, 0.3)": 0.945, "(0.6, 0.4)": 0.935, "(0.55, 0.45)": 0.92}
+CWOLA_FAST = [0.93, 0.925, 0.91, 0.87]
+CWOLA_FULL = [0.95, 0.945, 0.935, 0.92]
 INVERT_FAST, INVERT_FULL = 0.15, 0.08
 LLP_FAST, LLP_FULL = 0.9, 0.94
 TRAIN_GAP_FAST, TRAIN_GAP_FULL = 0.025, 0.01
 
+# the page's FRACTIONS, in the order of CWOLA_FAST; the saved model of pair k is "cwola_k"
+PAIRS = [(0.8, 0.2), (0.7, 0.3), (0.6, 0.4), (0.55, 0.45)]
+
+
+def _kept(key):
+    return lambda r, ctx: ctx.kept[key]
+
+
 exercise = Exercise(
     "16_2_cwola_proportions",
+    # saved, and run by the judge in a clean sandbox
+    models={
+        "trained": "train_classifier(inputs['x_train'], inputs['y_train'], 3)",
+        "supervised": "supervised",
+        **{f"cwola_{k}": f"cwola_models[{pair}]" for k, pair in enumerate(PAIRS)},
+        "llp_event": "llp_event",
+    },
+    runs={
+        "trained_fresh": ("trained", _kept("x")),
+        "supervised_test": ("supervised", _kept("x_test")),
+        **{f"cwola_fresh_{k}": (f"cwola_{k}", _kept("x")) for k in range(len(PAIRS))},
+        **{f"cwola_test_{k}": (f"cwola_{k}", _kept("x_test")) for k in range(len(PAIRS))},
+        "llp_fresh": ("llp_event", _kept("x")),
+        "llp_test": ("llp_event", _kept("x_test")),
+    },
     collect={
-        "trained": "score(train_classifier(inputs['x_train'], inputs['y_train'], 3), inputs['x'])",
-        "supervised_test": "score(supervised, x_test)",
+        "cwola_pairs": "sorted(str(k) for k in cwola_models)",
         "auc_supervised": "auc_supervised",
-        "cwola_fresh": "{str(k): score(m, inputs['x']) for k, m in cwola_models.items()}",
-        "cwola_test": "{str(k): score(m, x_test) for k, m in cwola_models.items()}",
         "auc_cwola": "{str(k): v for k, v in auc_cwola.items()}",
         "inverted": "cwola_probability(inputs['h'], inputs['f1'], inputs['f2'])",
         "p_cwola": "p_cwola",
         "rms_inverted": "rms_inverted",
-        "llp_fresh": "score(llp_event, inputs['x'])",
-        "llp_test": "score(llp_event, x_test)",
         "auc_llp": "auc_llp",
         "auc_bump_correlated": "auc_bump_correlated",
         "auc_bump_independent": "auc_bump_independent",
@@ -93,7 +115,6 @@ def fresh(ctx):
     f1 = rng.uniform(0.6, 0.9)
     f2 = rng.uniform(0.1, f1 - 0.2)
     sent = {
-        "x": labelled["x"],
         "x_train": training["x"],
         "y_train": training["y"],
         "h": rng.uniform(0.01, 0.99, 500),
@@ -101,6 +122,8 @@ def fresh(ctx):
         "f2": f2,
     }
     kept = {
+        "x": labelled["x"].astype("float32"),
+        "x_test": test["x"].astype("float32"),
         "y": labelled["y"],
         "y_test": test["y"],
         "p_exact_test": planing.signal_probability(test["x"]),
@@ -118,7 +141,7 @@ def _scores(value, n, name) -> np.ndarray:
 
 @exercise.check(task="1", points=1)
 def train_classifier_reaches_the_optimum(r, ctx):
-    auc = roc_auc_score(ctx.kept["y"], _scores(r["trained"], N_FRESH, "train_classifier(...)"))
+    auc = roc_auc_score(ctx.kept["y"], _scores(r["trained_fresh"], N_FRESH, "train_classifier(...)"))
     gap = TRAIN_GAP_FAST if ctx.fast else TRAIN_GAP_FULL
     assert auc > ctx.kept["auc_exact"] - gap, (
         f"expected train_classifier, trained on labelled events the grader drew, within {gap} of the exact AUC on "
@@ -134,25 +157,32 @@ def auc_supervised_describes_the_model(r, ctx):
     assert np.isclose(got, reference, atol=1e-4), f"expected auc_supervised from supervised on x_test; got {got:.4f}"
 
 
+def _pairs(r):
+    got = r["cwola_pairs"]
+    assert isinstance(got, list) and sorted(got) == sorted(str(pair) for pair in PAIRS), (
+        "expected one CWoLa model per pair of FRACTIONS"
+    )
+
+
 @exercise.check(task="2", points=2)
 def cwola_models_reach_the_criteria_on_fresh_events(r, ctx):
-    fresh = r["cwola_fresh"]
+    _pairs(r)
     limits = CWOLA_FAST if ctx.fast else CWOLA_FULL
-    assert isinstance(fresh, dict) and sorted(fresh) == sorted(limits), "expected one CWoLa model per pair of FRACTIONS"
-    for pair, limit in limits.items():
-        auc = roc_auc_score(ctx.kept["y"], _scores(fresh[pair], N_FRESH, f"cwola_models[{pair}]"))
+    for k, (pair, limit) in enumerate(zip(PAIRS, limits, strict=True)):
+        auc = roc_auc_score(ctx.kept["y"], _scores(r[f"cwola_fresh_{k}"], N_FRESH, f"cwola_models[{pair}]"))
         assert auc > limit, f"expected CWoLa {pair} above an AUC of {limit} on fresh events; yours reaches {auc:.4f}"
 
 
 @exercise.check(task="2", points=1)
 def auc_cwola_describes_the_models(r, ctx):
-    y, test, reported = ctx.kept["y_test"], r["cwola_test"], r["auc_cwola"]
-    assert isinstance(test, dict) and isinstance(reported, dict) and sorted(reported) == sorted(test), (
+    _pairs(r)
+    y, reported = ctx.kept["y_test"], r["auc_cwola"]
+    assert isinstance(reported, dict) and sorted(reported) == sorted(str(pair) for pair in PAIRS), (
         "expected auc_cwola with the pairs of cwola_models as keys"
     )
-    for pair, scores in test.items():
-        reference = roc_auc_score(y, _scores(scores, len(y), f"cwola_models[{pair}]"))
-        got = number(reported[pair], f"auc_cwola[{pair}]")
+    for k, pair in enumerate(PAIRS):
+        reference = roc_auc_score(y, _scores(r[f"cwola_test_{k}"], len(y), f"cwola_models[{pair}]"))
+        got = number(reported[str(pair)], f"auc_cwola[{pair}]")
         assert np.isclose(got, reference, atol=1e-4), f"expected auc_cwola[{pair}] from its model; got {got:.4f}"
 
 
@@ -168,9 +198,7 @@ def cwola_probability_inverts_the_mixture(r, ctx):
 @exercise.check(task="3", points=1)
 def inverted_probability_is_close_to_the_exact_one(r, ctx):
     y, exact = ctx.kept["y_test"], ctx.kept["p_exact_test"]
-    test = r["cwola_test"]
-    assert isinstance(test, dict) and "(0.8, 0.2)" in test, "expected a CWoLa model for (0.8, 0.2)"
-    reference = inversion(_scores(test["(0.8, 0.2)"], len(y), "cwola_models[(0.8, 0.2)]"), 0.8, 0.2)
+    reference = inversion(_scores(r["cwola_test_0"], len(y), "cwola_models[(0.8, 0.2)]"), 0.8, 0.2)
     p_cwola = array(r["p_cwola"], exact.shape, "p_cwola")
     assert np.allclose(p_cwola, reference, atol=1e-5), "expected p_cwola from the (0.8, 0.2) model on x_test"
     rms = float(np.sqrt(np.mean((reference - exact) ** 2)))
