@@ -81,9 +81,18 @@ def _results(ctx, exact, **wrong):
 
     The models' outputs follow the replaced predictions, except where ``wrong`` replaces them too.
     """
+    wrong = _per_model(wrong)
     results = {**exact, **wrong}
     raw = _raw_outputs(results)
     return {**results, **{k: v for k, v in raw.items() if k not in wrong}}
+
+
+def _per_model(values):
+    """``raw_pion`` / ``raw_noisy`` given as a dict per loss -> the judge's runs ``raw_pion_mse``, ..."""
+    out = {k: v for k, v in values.items() if k not in ("raw_pion", "raw_noisy")}
+    for key in ("raw_pion", "raw_noisy"):
+        out |= {f"{key}_{loss}": v for loss, v in values.get(key, {}).items()}
+    return out
 
 
 def _exact_results(ctx, shapes):
@@ -146,20 +155,22 @@ def _exact_results(ctx, shapes):
 
 
 def _raw_outputs(results):
-    """The models' outputs that the predict functions of ``results`` were computed from."""
+    """The models' outputs that the predict functions of ``results`` were computed from: what the clean sandbox
+    returns for the saved networks (every fresh particle), and what the kernel returns for the Barron and quantile
+    networks (the first N_MODEL)."""
     n = judge.N_MODEL
     scale = judge.SCALE
     mu, c, alpha = (np.asarray(v)[:n] for v in results["barron"])
-    w, mu_k, sigma_k = (np.asarray(v)[:n] for v in results["mdn"])
-    mu_g, sigma_g = (np.asarray(v)[:n] for v in results["gaussian"])
+    w, mu_k, sigma_k = (np.asarray(v) for v in results["mdn"])
+    mu_g, sigma_g = (np.asarray(v) for v in results["gaussian"])
     return {
-        "raw_pion": {k: np.asarray(v)[:, None] / scale for k, v in results["pion"].items()},
-        "raw_noisy": {k: np.asarray(v)[:, None] / scale for k, v in results["noisy"].items()},
+        **{f"raw_pion_{k}": np.asarray(results["pion"][k])[:, None] / scale for k in judge.LOCATION_LOSSES},
+        **{f"raw_noisy_{k}": np.asarray(results["noisy"][k])[:, None] / scale for k in judge.LOCATION_LOSSES},
         "raw_barron": np.column_stack([mu / scale, np.log(c / scale), alpha]),
         "raw_quantiles": np.asarray(results["quantiles"])[:n],
         "raw_gaussian": np.column_stack([mu_g / scale, np.log(sigma_g / scale)]),
         "raw_mdn": np.concatenate([np.log(w), mu_k / scale, np.log(sigma_k / scale)], axis=1),
-        "raw_pid": np.log(np.maximum(np.asarray(results["pid"])[:n], 1e-30)),
+        "raw_pid": np.log(np.maximum(np.asarray(results["pid"]), 1e-30)),
     }
 
 
@@ -256,9 +267,21 @@ def test_a_reported_cross_entropy_below_the_networks_loses_task_6(prepared, exac
 def test_predictions_that_are_not_the_models_earn_nothing_for_the_models(prepared, exact):
     """The exact statistics returned by predict functions while the models say something else: a cheat."""
     exercise, ctx = prepared
-    ignorant = {k: np.full_like(v, 0.8) for k, v in exact["raw_pion"].items()}
+    ignorant = {k: np.full_like(exact[f"raw_pion_{k}"], 0.8) for k in judge.LOCATION_LOSSES}
     untrained = np.full((judge.N_MODEL, 5), 100.0) * np.arange(1, 6)
     per_task = exercise.points(
-        _results(ctx, exact, raw_pion=ignorant, raw_pid=np.zeros((judge.N_MODEL, 3)), raw_quantiles=untrained), ctx
+        _results(ctx, exact, raw_pion=ignorant, raw_pid=np.zeros_like(exact["raw_pid"]), raw_quantiles=untrained), ctx
     )
     assert per_task["2"] == 1 and per_task["4"] == 1 and per_task["6"] == 0  # only the loss formulas still count
+
+
+def test_a_predict_that_is_the_network_only_where_it_used_to_be_compared_loses_the_point(prepared, exact):
+    """The saved networks run on every fresh particle, not on the first N_MODEL alone: a predict_gaussian that is
+    the network there and the exact statistics beyond is caught."""
+    exercise, ctx = prepared
+    raw = np.array(exact["raw_gaussian"])
+    raw[judge.N_MODEL :] = raw[: judge.N_MODEL].mean(axis=0)  # an untrained-looking network beyond N_MODEL
+    per_task = exercise.points(_results(ctx, exact, raw_gaussian=raw), ctx)
+    assert per_task["5"] == 1  # the loss formulas; not the likelihoods of the networks
+    assert set(exercise.models) >= {"pion_mse", "noisy_cauchy", "gaussian_model", "mdn_model", "pid_model"}
+    assert exercise.runs["raw_gaussian"] == ("gaussian_model", "x_mix") and len(ctx.sent["x_mix"]) == judge.N_FRESH

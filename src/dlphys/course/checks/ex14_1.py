@@ -19,7 +19,11 @@ The judge has the exact conditional density of the simulator (``energy_loss``), 
   (the one with the exact conditional mean and standard deviation); the classifier's cross-entropy within 0.03 nats of
   the exact posterior's (0.015);
 - checks that each predict function returns what the page says: its model's outputs on ``features(p)``, converted
-  (so a predict function that returns something other than the trained model earns nothing);
+  (so a predict function that returns something other than the trained model earns nothing). The networks of
+  ``models`` (squared, absolute and Cauchy loss), ``models_noisy``, ``gaussian_model``, ``mdn_model`` and
+  ``pid_model`` are saved and run by the judge in a clean sandbox on every fresh particle; the Barron network (it
+  holds the page's own ``LearnedAlpha`` layer) and the quantile network (read through the student's
+  ``to_quantiles``) are still called in the student's kernel, on the first ``N_MODEL`` particles;
 - regenerates the notebook's test particles from its parameters (``N_TEST``, ``SEED``) and recomputes ``coverage``,
   ``nll_gaussian``, ``nll_mdn``, ``nll_exact``, ``cross_entropy_net`` and ``cross_entropy_exact`` from the student's
   predictions on them.
@@ -33,14 +37,31 @@ from dlphys.datasets import energy_loss
 N_P = 60  # fresh momenta for the location networks
 N_PIONS = 20_000  # fresh pions for Barron's likelihood
 N_FRESH = 100_000  # fresh π/K/p particles
-N_MODEL = 2_000  # particles on which the predict functions are compared with their models' outputs
+N_MODEL = 2_000  # particles on which predict_quantiles and barron_parameters are compared with their networks
 TAUS = np.array([0.05, 0.16, 0.5, 0.84, 0.95])
 P_BANDS = (0.2, 0.45, 1.0, 2.2, 5.0)  # GeV/c, the page's momentum bands
 SCALE = 100.0  # keV, the networks' unit on the page
 LOG_2PI = float(np.log(2 * np.pi))
 
+LOCATION_LOSSES = ("mse", "l1", "cauchy")
+
 exercise = Exercise(
     "14_1_energy_loss",
+    # saved, and run by the judge in a clean sandbox: the raw outputs each predict function must convert
+    models={
+        **{f"pion_{k}": f"models[{k!r}]" for k in LOCATION_LOSSES},
+        **{f"noisy_{k}": f"models_noisy[{k!r}]" for k in LOCATION_LOSSES},
+        "gaussian_model": "gaussian_model",
+        "mdn_model": "mdn_model",
+        "pid_model": "pid_model",
+    },
+    runs={
+        **{f"raw_pion_{k}": (f"pion_{k}", "x_p") for k in LOCATION_LOSSES},
+        **{f"raw_noisy_{k}": (f"noisy_{k}", "x_p") for k in LOCATION_LOSSES},
+        "raw_gaussian": ("gaussian_model", "x_mix"),
+        "raw_mdn": ("mdn_model", "x_mix"),
+        "raw_pid": ("pid_model", "x_pid"),
+    },
     collect={
         "mse": "keras.ops.convert_to_numpy(mse_loss(inputs['y'], inputs['f']))",
         "l1": "keras.ops.convert_to_numpy(l1_loss(inputs['y'], inputs['f']))",
@@ -61,15 +82,10 @@ exercise = Exercise(
         "test_gaussian": "predict_gaussian(inputs['p_test'])",
         "test_mdn": "predict_mdn(inputs['p_test'])",
         "test_pid": "predict_pid(inputs['p_test'], inputs['delta_test'])",
-        "raw_pion": (
-            "{k: keras.ops.convert_to_numpy(models[k](inputs['x_p'])) for k in ('mse', 'l1', 'cauchy', 'barron')}"
-        ),
-        "raw_noisy": "{k: keras.ops.convert_to_numpy(models_noisy[k](inputs['x_p'])) for k in ('mse', 'l1', 'cauchy')}",
+        # in the student's kernel: the Barron network holds the page's own LearnedAlpha layer, and to_quantiles is
+        # the student's map from the network's outputs to ordered quantiles
         "raw_barron": "keras.ops.convert_to_numpy(models['barron'](inputs['x_pions']))",
-        "raw_quantiles": "to_quantiles(quantile_model(inputs['x_mix']))",
-        "raw_gaussian": "keras.ops.convert_to_numpy(gaussian_model(inputs['x_mix']))",
-        "raw_mdn": "keras.ops.convert_to_numpy(mdn_model(inputs['x_mix']))",
-        "raw_pid": "keras.ops.convert_to_numpy(pid_model(inputs['x_pid']))",
+        "raw_quantiles": f"to_quantiles(quantile_model(inputs['x_mix'][:{N_MODEL}]))",
         "coverage": "coverage",
         "nll_gaussian": "nll_gaussian",
         "nll_mdn": "nll_mdn",
@@ -143,10 +159,10 @@ def fresh(ctx):
         "p": p,
         "x_p": features(p),
         "x_pions": features(pions["p"][:N_MODEL]),
-        "x_mix": features(mix["p"][:N_MODEL]),
-        "x_pid": np.column_stack(
-            [features(mix["p"][:N_MODEL])[:, 0], np.log(mix["delta"][:N_MODEL].astype("float32") / SCALE)]
-        ).astype("float32"),
+        "x_mix": features(mix["p"]),
+        "x_pid": np.column_stack([features(mix["p"])[:, 0], np.log(mix["delta"].astype("float32") / SCALE)]).astype(
+            "float32"
+        ),
         "p_pions": pions["p"],
         "p_mix": mix["p"],
         "delta_mix": mix["delta"],
@@ -252,12 +268,11 @@ def barron_rho_is_the_general_robust_loss(r, ctx):
 @exercise.check(task="2", points=1)
 def each_location_network_learns_its_losss_minimiser(r, ctx):
     n = len(ctx.sent["p"])
-    got = _locations(r["pion"], ("mse", "l1", "cauchy"), n, "predict_pion")
-    raw = r["raw_pion"]
+    got = _locations(r["pion"], LOCATION_LOSSES, n, "predict_pion")
     for name in got:
         _from_model(
             got[name],
-            SCALE * array(raw[name], (n, None), "model output")[:, 0],
+            SCALE * array(r[f"raw_pion_{name}"], (n, None), "model output")[:, 0],
             f"predict_pion({name!r}, p)",
             f"models[{name!r}]",
         )
@@ -303,12 +318,11 @@ def barron_likelihood_on_fresh_pions(r, ctx):
 @exercise.check(task="3", points=1)
 def outliers_move_the_mean_not_the_median(r, ctx):
     n = len(ctx.sent["p"])
-    got = _locations(r["noisy"], ("mse", "l1", "cauchy"), n, "predict_noisy")
-    raw = r["raw_noisy"]
+    got = _locations(r["noisy"], LOCATION_LOSSES, n, "predict_noisy")
     for name in got:
         _from_model(
             got[name],
-            SCALE * array(raw[name], (n, None), "model output")[:, 0],
+            SCALE * array(r[f"raw_noisy_{name}"], (n, None), "model output")[:, 0],
             f"predict_noisy({name!r}, p)",
             f"models_noisy[{name!r}]",
         )
@@ -385,19 +399,19 @@ def mixture_density_network_reaches_the_exact_entropy(r, ctx):
     delta = ctx.sent["delta_mix"].astype(float)
     nll_gaussian, nll_mdn = _nll_figures(r, ctx, "", delta, k)
     mu, sigma = _pair(r["gaussian"], len(delta), "predict_gaussian(p)")
-    raw = array(r["raw_gaussian"], (N_MODEL, 2), "gaussian_model output")
+    raw = array(r["raw_gaussian"], (len(delta), 2), "gaussian_model output")
     _from_model(
-        np.stack([mu[:N_MODEL], sigma[:N_MODEL]]),
+        np.stack([mu, sigma]),
         SCALE * np.stack([raw[:, 0], np.exp(raw[:, 1])]),
         "predict_gaussian(p)",
         "gaussian_model",
     )
     w, mu, sigma = _mdn(r["mdn"], len(delta), k, "predict_mdn(p)")
-    raw = array(r["raw_mdn"], (N_MODEL, 3 * k), "mdn_model output")
+    raw = array(r["raw_mdn"], (len(delta), 3 * k), "mdn_model output")
     logits = raw[:, :k] - raw[:, :k].max(axis=1, keepdims=True)
     weights = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     _from_model(
-        np.concatenate([w[:N_MODEL], mu[:N_MODEL] / SCALE, sigma[:N_MODEL] / SCALE], axis=1),
+        np.concatenate([w, mu / SCALE, sigma / SCALE], axis=1),
         np.concatenate([weights, raw[:, k : 2 * k], np.exp(raw[:, 2 * k :])], axis=1),
         "predict_mdn(p)",
         "mdn_model",
@@ -432,11 +446,11 @@ def classifier_reaches_the_exact_posterior(r, ctx):
     species = ctx.kept["species_mix"]
     index = np.arange(len(species)), species
     post = _probabilities(r["pid"], len(species), "predict_pid(p, delta)")
-    raw = array(r["raw_pid"], (N_MODEL, 3), "pid_model output")
+    raw = array(r["raw_pid"], (len(species), 3), "pid_model output")
     if not np.allclose(raw.sum(axis=1), 1, atol=1e-4) or np.any(raw < 0):  # logits
         raw = np.exp(raw - raw.max(axis=1, keepdims=True))
         raw = raw / raw.sum(axis=1, keepdims=True)
-    _from_model(post[:N_MODEL], raw, "predict_pid(p, delta)", "pid_model")
+    _from_model(post, raw, "predict_pid(p, delta)", "pid_model")
     excess = float(
         np.mean(-np.log(np.maximum(post[index], 1e-12))) - np.mean(-np.log(ctx.kept["posterior_mix"][index]))
     )
