@@ -1,7 +1,8 @@
 """The judge of 13.3 against error bars whose quality is known: a calibrated synthetic estimator, and worse ones.
 
 No trained network is needed: the "networks" below know the true energy of the judge's showers and add Gaussian
-errors of a chosen width, so their rms, coverage and pulls are known in advance.
+errors of a chosen width, so their rms, coverage and pulls are known in advance. The saved networks' outputs (what
+the clean sandbox returns, (μ, ln σ)) are made from the same numbers as the predict functions'.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def _members(truth, seed, m=5, common=ALE, own=EPI):
     shared = truth + common * rng.standard_normal(len(truth))
     mus = shared + own * rng.standard_normal((m, len(truth)))
     return np.stack([mus, np.full_like(mus, common)], axis=1)
+
+
+def _saved(out):
+    """A predict function's (μ, σ) (2, n) as the saved network's output (n, 2) = (μ, ln σ)."""
+    return np.column_stack([out[0], np.log(out[1])]).astype("float64")
 
 
 def _combine(members):
@@ -95,7 +101,9 @@ def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
         "y_val": kept["y_val"],
         "nll": np.mean(0.5 * z**2 + sent["y_pred"][:, 1] + 0.5 * np.log(2 * np.pi)),
         "single_fresh": single,
-        "members_fresh": list(members),
+        "net_fresh": _saved(single),
+        "n_members": len(members),
+        **{f"member_fresh_{k}": _saved(member) for k, member in enumerate(members)},
         "ensemble_fresh": _combine(members),
         "dropout_fresh": dropout,
         "dropout_pair": dropout[:, :2],
@@ -113,7 +121,8 @@ def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
             for n, v in scaling_nb.items()
         },
         "scaling_nb": scaling_nb,
-        "scaling_fresh": scaling_fresh,
+        "scaling_smallest_fresh": _saved(scaling_fresh[str(min(widths))]),
+        "scaling_largest_fresh": _saved(scaling_fresh[str(max(widths))]),
         "ood_figures": {
             "ensemble": ood_entry(ensemble_ood, ensemble_nb),
             "dropout": ood_entry(dropout_ood, dropout_nb),
@@ -141,6 +150,7 @@ def test_a_network_that_ignores_the_footprint_loses_task_2(prepared):
     exercise, ctx = prepared
     results = _results(ctx)
     results["single_fresh"] = np.array([np.full(judge.N_GRADER, 19.25), np.full(judge.N_GRADER, 0.43)])
+    results["net_fresh"] = _saved(results["single_fresh"])
     per_task = exercise.points(results, ctx)
     assert per_task["2"] == 0.5 and per_task["1"] == 1  # gaussian_nll still counts
 
@@ -196,7 +206,7 @@ def test_an_evaluate_with_the_wrong_coverage_loses_its_point(prepared):
 def test_networks_that_do_not_improve_with_data_lose_half_of_task_6(prepared):
     exercise, ctx = prepared
     results = _results(ctx)
-    results["scaling_fresh"]["8000"] = results["scaling_fresh"]["1000"]
+    results["scaling_largest_fresh"] = results["scaling_smallest_fresh"]
     assert exercise.points(results, ctx)["6"] == 0.5
 
 
@@ -208,3 +218,19 @@ def test_an_ensemble_of_networks_that_ignore_the_footprint_loses_its_calibration
     members = np.stack([np.stack([np.full(n, 19.25 + 0.001 * k), np.full(n, 0.43)]) for k in range(5)])
     results["members_fresh"], results["ensemble_fresh"] = list(members), _combine(members)
     assert exercise.points(results, ctx)["3"] == 1  # combined by the recipe, but not a calibrated energy
+
+
+def test_predict_functions_that_are_not_the_networks_earn_nothing_for_them(prepared):
+    """predict_nll and predict_ensemble that return a good estimate while the saved networks say something else
+    (an untrained model, a predict that reads the answer elsewhere) lose the points of the networks."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    n = judge.N_GRADER
+    untrained = np.column_stack([np.full(n, 19.25), np.full(n, np.log(0.43))])
+    results["net_fresh"] = untrained
+    for k in range(judge.N_MEMBERS):
+        results[f"member_fresh_{k}"] = untrained + np.array([0.01 * k, 0.0])
+    per_task = exercise.points(results, ctx)
+    assert per_task["2"] == 0.5 and per_task["3"] == 0  # gaussian_nll only
+    assert "members_fresh" not in exercise.collect and exercise.models["member_4"] == "ensemble[4]"
+    assert exercise.runs["net_fresh"][1](None, ctx) is ctx.kept["features_fresh"]

@@ -7,13 +7,16 @@ detector records (``signal``, ``time``, ``triggered``), never the truth. The jud
 
 - compares ``features`` on its fresh showers and ``x_val``, ``y_val`` with its own ``airshower.network_input``;
 - calls ``gaussian_nll`` on (y, μ, ln σ) it draws, against the formula of the page;
-- calls ``predict_nll``, ``predict_ensemble`` (and every member through ``predict_nll``) and ``predict_dropout`` on its
-  fresh showers and applies the page's criteria (fast mode, in which grading runs: single network rms below 0.11
-  dex and pull std within [0.7, 1.5]; ensemble 68 % coverage within 0.1 of 0.683 and rms below that bound and at
-  most 0.002 dex above the single network's; MC dropout: σ_epi > 0, the same μ for two showers alone as among the
-  others, 68 % coverage within (0.5, 0.9), rms at most 0.02 dex above the bound and the single network's; full mode:
-  0.075, [0.85, 1.25], 0.06, (0.6, 0.88), 0.008);
-- recomputes the combination of the ensemble from its members' outputs;
+- runs the saved ``nll_model``, every member of ``ensemble`` and the smallest and largest of ``scaling_nets`` (in a
+  clean sandbox, never the student's code) on its own features of its fresh showers, combines the members by the
+  page's recipe itself, runs ``predict_dropout`` (its ``AlwaysDropout`` is the student's class, so it stays in the
+  student's kernel) and applies the page's criteria to those outputs (fast mode, in which grading runs: single
+  network rms below 0.11 dex and pull std within [0.7, 1.5]; ensemble 68 % coverage within 0.1 of 0.683 and rms
+  below that bound and at most 0.002 dex above the single network's; MC dropout: σ_epi > 0, the same μ for two
+  showers alone as among the others, 68 % coverage within (0.5, 0.9), rms at most 0.02 dex above the bound and the
+  single network's; full mode: 0.075, [0.85, 1.25], 0.06, (0.6, 0.88), 0.008);
+- requires ``predict_nll`` and ``predict_ensemble`` on its fresh showers to be those networks' outputs, converted and
+  combined as the page says (a predict function that is not the trained network earns nothing);
 - calls ``evaluate`` on values it draws against its own, and recomputes ``evaluation``, ``scaling`` and
   ``ood_figures`` from the student's predict functions on its copies of the notebook's showers (MC dropout, which
   is random, within the statistical tolerance of its passes);
@@ -35,8 +38,28 @@ LEVELS = np.linspace(0.05, 0.95, 19)
 RECORDED = ("signal", "time", "triggered")
 RMS_BOUND = {True: 0.11, False: 0.075}  # dex: the page's bound on the rms of μ (fast mode, full mode)
 
+N_MEMBERS = 5  # the page's deep ensemble (a given constant)
+
+
+def _on_features(r, ctx):
+    return ctx.kept["features_fresh"]
+
+
 exercise = Exercise(
     "13_3_airshower_uncertainty",
+    # saved, and run by the judge in a clean sandbox on its own features of its fresh showers
+    models={
+        "nll_model": "nll_model",
+        **{f"member_{k}": f"ensemble[{k}]" for k in range(N_MEMBERS)},
+        "scaling_smallest": "scaling_nets[min(scaling_nets)]",
+        "scaling_largest": "scaling_nets[max(scaling_nets)]",
+    },
+    runs={
+        "net_fresh": ("nll_model", _on_features),
+        **{f"member_fresh_{k}": (f"member_{k}", _on_features) for k in range(N_MEMBERS)},
+        "scaling_smallest_fresh": ("scaling_smallest", _on_features),
+        "scaling_largest_fresh": ("scaling_largest", _on_features),
+    },
     collect={
         "features_fresh": "features(inputs['fresh'])",
         "x_train_shape": "x_train.shape",
@@ -44,7 +67,7 @@ exercise = Exercise(
         "y_val": "y_val",
         "nll": "keras.ops.convert_to_numpy(gaussian_nll(inputs['y_true'], inputs['y_pred']))",
         "single_fresh": "predict_nll(inputs['fresh'])",
-        "members_fresh": "[predict_nll(inputs['fresh'], net) for net in ensemble]",
+        "n_members": "len(ensemble)",
         "ensemble_fresh": "predict_ensemble(inputs['fresh'])",
         "dropout_fresh": "predict_dropout(inputs['fresh'])",
         "dropout_pair": "predict_dropout(inputs['pair'])",
@@ -55,7 +78,6 @@ exercise = Exercise(
         "dropout_nb": "predict_dropout(inputs['nb_fresh'])",
         "scaling": "{str(n): v for n, v in scaling.items()}",
         "scaling_nb": "{str(n): predict_nll(inputs['nb_fresh'], net) for n, net in scaling_nets.items()}",
-        "scaling_fresh": "{str(n): predict_nll(inputs['fresh'], net) for n, net in scaling_nets.items()}",
         "ood_figures": "ood_figures",
         "ensemble_ood": "predict_ensemble(inputs['nb_ood'])",
         "dropout_ood": "predict_dropout(inputs['nb_ood'])",
@@ -102,7 +124,7 @@ def fresh(ctx):
         "log_e": log_e,
     }
     kept = {
-        "features_fresh": _flat(new),
+        "features_fresh": _flat(new).astype("float32"),
         "logE": new["logE"],
         "x_val": _flat(nb["val"]),
         "y_val": nb["val"]["logE"],
@@ -157,6 +179,23 @@ def _triple(value, n, name):
     return mu, ale, epi
 
 
+def _network(value, n, name) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, σ) of a saved network's output (n, 2) = (μ, ln σ), the page's contract."""
+    out = array(value, (n, 2), f"the output of {name} on fresh showers")
+    assert np.all(np.isfinite(out)), f"expected finite (μ, ln σ) from {name}"
+    return out[:, 0], np.exp(out[:, 1])
+
+
+def _members(r, n) -> np.ndarray:
+    """(N_MEMBERS, 2, n): the saved members' (μ, σ) on the fresh showers."""
+    return np.stack([np.stack(_network(r[f"member_fresh_{k}"], n, f"ensemble[{k}]")) for k in range(N_MEMBERS)])
+
+
+def _combined(members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The page's recipe: (mean μ, rms σ, std of μ) over the members."""
+    return members[:, 0].mean(0), np.sqrt(np.mean(members[:, 1] ** 2, 0)), members[:, 0].std(0)
+
+
 def _rms(mu, truth) -> float:
     return float(np.sqrt(np.mean((mu - truth) ** 2)))
 
@@ -205,7 +244,12 @@ def gaussian_nll_is_the_mean_negative_log_likelihood(r, ctx):
 @exercise.check(task="2", points=1.5)
 def single_network_on_fresh_showers(r, ctx):
     truth = ctx.kept["logE"]
-    mu, sigma = _single(r["single_fresh"], len(truth), "predict_nll(events)")
+    mu, sigma = _network(r["net_fresh"], len(truth), "nll_model")
+    got_mu, got_sigma = _single(r["single_fresh"], len(truth), "predict_nll(events)")
+    assert np.allclose(got_mu, mu, rtol=1e-5, atol=1e-4) and np.allclose(got_sigma, sigma, rtol=1e-3), (
+        "expected predict_nll(events) = (μ, exp(ln σ)) of the outputs of your trained nll_model on features(events), "
+        "as the page says; it returns something else"
+    )
     rms, pull_std = _rms(mu, truth), float(np.std((mu - truth) / sigma))
     bound, (low, high) = RMS_BOUND[ctx.fast], ((0.7, 1.5) if ctx.fast else (0.85, 1.25))
     assert rms < bound, f"expected an rms of μ below {bound} dex on fresh showers; yours is {rms:.4f} dex"
@@ -218,28 +262,25 @@ def single_network_on_fresh_showers(r, ctx):
 @exercise.check(task="3", points=1)
 def ensemble_combines_its_members_by_the_recipe(r, ctx):
     n = len(ctx.kept["logE"])
-    members = array(r["members_fresh"], name="the members' predict_nll")
     m = ctx.params["N_MEMBERS"]
-    assert members.shape == (m, 2, n), (
-        f"expected ensemble to hold N_MEMBERS = {m} models with predict_nll(events, net) = (mu, sigma); got outputs of "
-        f"shape {members.shape}"
-    )
+    count = int(number(r["n_members"], "len(ensemble)"))
+    assert count == m == N_MEMBERS, f"expected ensemble to hold N_MEMBERS = {N_MEMBERS} models; it holds {count}"
+    members = _members(r, n)
     assert all(not np.allclose(members[i, 0], members[j, 0]) for i in range(m) for j in range(i)), (
         "expected members that differ (different random starts)"
     )
     mu, ale, epi = _triple(r["ensemble_fresh"], n, "predict_ensemble(events)")
-    want = (members[:, 0].mean(0), np.sqrt(np.mean(members[:, 1] ** 2, 0)), members[:, 0].std(0))
-    for got, reference, what in zip((mu, ale, epi), want, ("mu", "sigma_ale", "sigma_epi"), strict=True):
-        assert np.allclose(got, reference, rtol=1e-3, atol=1e-5), (
-            f"expected {what} of predict_ensemble by the recipe of the page from the members' predict_nll"
+    for got, reference, what in zip((mu, ale, epi), _combined(members), ("mu", "sigma_ale", "sigma_epi"), strict=True):
+        assert np.allclose(got, reference, rtol=1e-3, atol=1e-4), (
+            f"expected {what} of predict_ensemble by the recipe of the page from the outputs of the trained members"
         )
 
 
 @exercise.check(task="3", points=1)
 def ensemble_is_calibrated_on_fresh_showers(r, ctx):
     truth = ctx.kept["logE"]
-    mu, ale, epi = _triple(r["ensemble_fresh"], len(truth), "predict_ensemble(events)")
-    single, _ = _single(r["single_fresh"], len(truth), "predict_nll(events)")
+    mu, ale, epi = _combined(_members(r, len(truth)))
+    single, _ = _network(r["net_fresh"], len(truth), "nll_model")
     coverage = _coverage(mu, np.hypot(ale, epi), truth)
     tolerance = 0.1 if ctx.fast else 0.06
     assert abs(coverage - 0.683) < tolerance, (
@@ -272,7 +313,7 @@ def dropout_stays_on_and_does_not_depend_on_the_batch(r, ctx):
     assert low < coverage < high, (
         f"expected MC dropout's 68 % coverage within ({low}, {high}) on fresh showers; yours is {coverage:.3f}"
     )
-    single, _ = _single(r["single_fresh"], len(truth), "predict_nll(events)")
+    single, _ = _network(r["net_fresh"], len(truth), "nll_model")
     margin = 0.02 if ctx.fast else 0.008
     assert _rms(mu, truth) < RMS_BOUND[ctx.fast] + margin, (
         f"expected MC dropout's rms below {RMS_BOUND[ctx.fast] + margin:.3f} dex on fresh showers; yours is "
@@ -350,12 +391,8 @@ def scaling_describes_the_networks(r, ctx):
 def rms_falls_with_more_training_data(r, ctx):
     truth = ctx.kept["logE"]
     sizes = [str(n) for n in ctx.params["N_SCALING"]]
-    outputs = r["scaling_fresh"]
-    assert isinstance(outputs, dict) and sorted(outputs) == sorted(sizes), (
-        "expected scaling_nets with the keys N_SCALING"
-    )
-    small = _rms(_single(outputs[sizes[0]], len(truth), "the smallest network")[0], truth)
-    large = _rms(_single(outputs[sizes[-1]], len(truth), "the largest network")[0], truth)
+    small = _rms(_network(r["scaling_smallest_fresh"], len(truth), "the smallest network")[0], truth)
+    large = _rms(_network(r["scaling_largest_fresh"], len(truth), "the largest network")[0], truth)
     assert large < small - 0.005, (
         f"expected the rms on fresh showers to fall by more than 0.005 dex from {sizes[0]} to {sizes[-1]} training "
         f"showers; yours goes from {small:.4f} to {large:.4f} dex"
