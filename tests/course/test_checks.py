@@ -167,3 +167,15 @@ def test_the_inputs_of_a_run_come_from_the_sent_inputs_or_a_function(tmp_path):
     archives, inputs = exercise.inputs_for_models(results, ctx)
     assert archives == {"model": b"PK"}
     assert np.array_equal(inputs["model"]["a"], [0, 1, 2]) and np.array_equal(inputs["model"]["b"], [0, 2, 4])
+    assert exercise.run_layers == {}
+
+
+def test_a_run_may_name_the_layer_whose_outputs_it_returns():
+    exercise = checks.Exercise(
+        "00_0_demo",
+        models={"model": "model", "other": "other"},
+        runs={"out": ("model", "x"), "feat": ("model", "x", "features"), "o": ("other", "x")},
+    )
+    assert exercise.run_layers == {"model": {"feat": "features"}}
+    with pytest.raises(ValueError, match="model, source, layer"):
+        checks.Exercise("00_0_demo", models={"model": "model"}, runs={"bad": ("model",)})

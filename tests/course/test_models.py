@@ -201,3 +201,23 @@ def test_a_stand_in_replaces_a_students_layer_by_the_keras_layer_of_its_forward_
     dense = model.get_layer("label")
     expected = x @ keras.ops.convert_to_numpy(dense.kernel) + keras.ops.convert_to_numpy(dense.bias)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6)
+
+
+def test_a_run_can_ask_for_the_outputs_of_a_named_layer(tmp_path):
+    """18.1's Fréchet distances need the activations of the classifier's layer "features", computed in the clean
+    sandbox like the model's own outputs; a layer the model lacks is that model's error."""
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(6, activation="relu", name="features"), keras.layers.Dense(2)]
+    )
+    x = np.random.default_rng(4).normal(size=(20, 5)).astype("float32")
+    archives = {"m": _saved(model, tmp_path, "m.keras")}
+    archives["other"] = archives["m"]
+    wanted = {"m": {"out": x, "feat": x}, "other": {"feat": x}}
+    layers = {"m": {"feat": "features"}, "other": {"feat": "no_such_layer"}}
+    box = sb.default_sandbox([ROOT / "data"])
+    entries, _ = models.evaluate(archives, wanted, tmp_path / "work", box, sb.Limits(wall=120), ENV, layers=layers)
+    features = keras.Model(model.inputs, model.get_layer("features").output).predict(x, verbose=0)
+    np.testing.assert_allclose(entries["m"]["outputs"]["feat"], features, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(entries["m"]["outputs"]["out"], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert "no_such_layer" in entries["other"]["error"]

@@ -4,8 +4,9 @@ Stand-alone on purpose, like ``_runner.py``. No student code is in this sandbox:
 student's notebook saved (``/grader/models/<name>.keras``, already audited by the judge, see
 :func:`dlphys.course.models.audit`), the judge's inputs for them (``inputs``, an ``.npz`` by file descriptor:
 ``<model>/<set>/<input name>`` for named inputs, ``<model>/<set>/#<i>`` for positional ones, ``<model>/<set>`` for
-one input) and what to run (``spec``: model -> list of input sets). Each model is loaded with ``safe_mode=True``
-and only Keras's and dlphys's registered classes, and run with ``predict``. What comes back (``results``: JSON,
+one input) and what to run (``spec``: model -> list of input sets, and model -> {set: layer} for the sets that
+want the outputs of a named layer). Each model is loaded with ``safe_mode=True`` and only Keras's and dlphys's
+registered classes, and run with ``predict``. What comes back (``results``: JSON,
 ``arrays``: ``.npz``) is each model's layers (name, class), its outputs per input set, or the error that stopped it.
 """
 
@@ -66,8 +67,16 @@ def main() -> int:
             model = keras.saving.load_model(GRADER / "models" / f"{model_name}.keras", compile=False, safe_mode=True)
             entry["layers"] = [[layer.name, type(layer).__name__] for layer in model.layers]
             entry["outputs"] = {}
+            wanted = spec.get("layers", {}).get(model_name, {})
+            parts = {}  # layer name -> the model up to that layer
             for set_name in sets:
-                out = model.predict(_inputs(flat, model_name, set_name), batch_size=1024, verbose=0)
+                run = model
+                if set_name in wanted:
+                    layer = wanted[set_name]
+                    if layer not in parts:
+                        parts[layer] = keras.Model(model.inputs, model.get_layer(layer).output)
+                    run = parts[layer]
+                out = run.predict(_inputs(flat, model_name, set_name), batch_size=1024, verbose=0)
                 if isinstance(out, dict):
                     keys = {}
                     for head, value in out.items():

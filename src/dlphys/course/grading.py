@@ -274,7 +274,14 @@ def run_job(job: Job) -> Result:
         archives, model_inputs = exercise.inputs_for_models(results, ctx)
         if archives:
             entries, seconds = models_api.evaluate(
-                archives, model_inputs, work / "models", box, job.limits, job.env, exercise.stand_ins
+                archives,
+                model_inputs,
+                work / "models",
+                box,
+                job.limits,
+                job.env,
+                exercise.stand_ins,
+                exercise.run_layers,
             )
             results.models.update(entries)
             result.seconds += seconds

@@ -173,10 +173,12 @@ def evaluate(
     limits: sb.Limits,
     env: dict[str, str],
     stand_ins: dict[str, str] | None = None,
+    layers: dict[str, dict[str, str]] | None = None,
 ) -> tuple[dict[str, dict], float]:
     """Run each audited archive on its input sets in a fresh sandbox; ``({model: entry}, seconds)``.
 
     ``inputs``: model -> {set name -> an array, a dict of arrays (named inputs) or a list of arrays (positional)}.
+    ``layers``: model -> {set name -> a layer name}: for those sets the outputs of that layer, not of the model.
     An entry is ``{"layers": [(name, class)], "outputs": {set: array | dict | list}}`` or ``{"error": why}``.
     """
     entries: dict[str, dict] = {}
@@ -204,7 +206,10 @@ def evaluate(
         for set_name, value in inputs[name].items():
             _flatten(f"{name}/{set_name}", value, flat)
     np.savez(private / "inputs.npz", **flat)
-    spec = {"models": {name: list(inputs[name]) for name in runnable}}
+    spec = {
+        "models": {name: list(inputs[name]) for name in runnable},
+        "layers": {name: dict((layers or {}).get(name, {})) for name in runnable},
+    }
     (private / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     for path in [work, grader, *grader.rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)

@@ -17,7 +17,8 @@ Each module defines ``exercise = Exercise(...)`` and, in one place an instructor
   ``model.predict`` in ``collect``, which runs the student's code and is only as honest as that code.
 - ``runs``: name -> ``(model, source)``, the short form of the same: the saved ``model`` run on ``source``, a key of
   the sent inputs (``"x_test"``, ``"fresh/axial"``) or ``f(r, ctx)``; ``r[name]`` is then its output, as if
-  ``collect`` had held ``"name": "model.predict(inputs[...])"``.
+  ``collect`` had held ``"name": "model.predict(inputs[...])"``. ``(model, source, layer)`` gives the outputs of the
+  model's layer of that name instead (the activations of a feature layer, say).
 - ``stand_ins``: a layer class the page has the student write -> the Keras layer that computes its forward pass
   (``{"GradientReversal": "Identity"}``): the judge runs Keras's layer in its place, never the student's code.
 - ``@exercise.check(task, points)``: ``f(r, ctx)`` raises ``AssertionError`` with a message when the check fails
@@ -98,15 +99,17 @@ class Exercise:
         name: str,
         collect: dict[str, str] | None = None,
         models: dict[str, str] | None = None,
-        runs: dict[str, tuple[str, str | Callable]] | None = None,
+        runs: dict[str, tuple] | None = None,
         stand_ins: dict[str, str] | None = None,
     ):
         self.name = name
         self.collect: dict[str, str] = dict(collect or {})
         self.models: dict[str, str] = dict(models or {})
-        self.runs: dict[str, tuple[str, str | Callable]] = dict(runs or {})
+        self.runs: dict[str, tuple] = dict(runs or {})
         self.stand_ins: dict[str, str] = dict(stand_ins or {})
-        unknown = sorted({model for model, _ in self.runs.values()} - set(self.models))
+        if any(not 2 <= len(spec) <= 3 for spec in self.runs.values()):
+            raise ValueError("a run is (model, source) or (model, source, layer)")
+        unknown = sorted({spec[0] for spec in self.runs.values()} - set(self.models))
         if unknown:
             raise ValueError(f"runs of undeclared models {unknown}: declare them in models=")
         for model, expression in self.models.items():
@@ -125,10 +128,19 @@ class Exercise:
         self._model_inputs = function
         return function
 
+    @property
+    def run_layers(self) -> dict[str, dict[str, str]]:
+        """model -> {run: the layer whose outputs the run returns}, for the runs that name a layer."""
+        layers: dict[str, dict[str, str]] = {}
+        for run, (model, _, *layer) in self.runs.items():
+            if layer:
+                layers.setdefault(model, {})[run] = layer[0]
+        return layers
+
     def inputs_for_models(self, results: Results, ctx: Context) -> tuple[dict, dict]:
         """(model -> saved bytes, model -> input sets) of the declared models; a model that cannot be run is left
         out of both and its reason goes to ``results.models``."""
-        results.runs = {run: model for run, (model, _) in self.runs.items()}
+        results.runs = {run: spec[0] for run, spec in self.runs.items()}
         archives: dict[str, bytes] = {}
         for model in self.models:
             try:
@@ -143,7 +155,7 @@ class Exercise:
             for model in archives:
                 results.models[model] = {"error": _why(exc)}
             return {}, {}
-        for run, (model, source) in self.runs.items():
+        for run, (model, source, *_) in self.runs.items():
             if model not in archives:
                 continue
             try:
@@ -342,3 +354,22 @@ def number(value, name: str = "value") -> float:
     if out.size != 1:
         raise AssertionError(f"expected {name} to be one number, got shape {out.shape}")
     return float(out.reshape(-1)[0])
+
+
+def returned(key: str, shape: Callable[[Context], tuple], transform: Callable | None = None) -> Callable:
+    """A run's source: the value ``key`` that came back from the notebook (images an attack or ``generate`` made),
+    of ``shape(ctx)``, through ``transform``, as float32, for a saved network to be run on by the judge.
+
+    Where ``key`` is missing or of the wrong shape the source gives one blank row, so that the network's other runs
+    go on; the checks that read ``key`` fail with the reason.
+    """
+
+    def source(r, ctx: Context) -> np.ndarray:
+        want = tuple(shape(ctx))
+        try:
+            value = array(r[key], want, key)
+        except (AssertionError, KeyError):  # ResultMissing too
+            return np.zeros((1, *(1 if n is None else n for n in want[1:])), dtype="float32")
+        return np.asarray(transform(value) if transform is not None else value, dtype="float32")
+
+    return source
