@@ -126,9 +126,22 @@ def _results(ctx, standard_pgd=0.6, robust_pgd=0.85):
     }
 
 
+def _points(exercise, results, ctx):
+    """The points of ``results``, written as {"x": attacked images, "p": the network's outputs on them}: the attack's
+    images come back from the sandbox, the outputs are the judge's runs of the saved network on them."""
+    results = dict(results)
+    for key, run in (("fgsm_model", "fgsm_p"), ("pgd_model", "pgd_p"), ("robust_pgd_fresh", "robust_pgd_p")):
+        if isinstance(results.get(key), dict):
+            results[key], results[run] = results[key]["x"], results[key]["p"]
+    if isinstance(results.get("flip_cnn"), dict):
+        flip = results["flip_cnn"]
+        results["flip_cnn"], results["ising_z0"], results["ising_z"] = flip["a"], flip["z0"], flip["z"]
+    return exercise.points(results, ctx)
+
+
 def test_exact_attacks_and_a_working_model_earn_every_point(prepared):
     exercise, ctx = prepared
-    per_task = exercise.points(_results(ctx), ctx)
+    per_task = _points(exercise, _results(ctx), ctx)
     assert per_task == {"1": 2, "2": 2, "3": 2, "4": 1, "5": 2, "6": 1}
 
 
@@ -158,18 +171,18 @@ def test_fgsm_without_clipping_or_pgd_that_is_fgsm_lose_the_points_of_task_1(pre
     exercise, ctx = prepared
     x, y, eps = ctx.sent["x"], ctx.sent["y"], ctx.sent["eps_ref"]
     unclipped = x + eps * np.sign(judge.mlp_input_gradient(ctx.sent["ref"], x, y))
-    assert exercise.points({**_results(ctx), "fgsm_ref": unclipped}, ctx)["1"] == 1
+    assert _points(exercise, {**_results(ctx), "fgsm_ref": unclipped}, ctx)["1"] == 1
     wrong_sign = judge.fgsm(ctx.sent["ref"], x, y, -eps)
-    assert exercise.points({**_results(ctx), "fgsm_ref": wrong_sign}, ctx)["1"] == 1
-    assert exercise.points({**_results(ctx), "pgd_ref": ctx.kept["ref_fgsm"]}, ctx)["1"] == 1
+    assert _points(exercise, {**_results(ctx), "fgsm_ref": wrong_sign}, ctx)["1"] == 1
+    assert _points(exercise, {**_results(ctx), "pgd_ref": ctx.kept["ref_fgsm"]}, ctx)["1"] == 1
 
 
 def test_an_attack_that_does_not_hurt_or_made_up_curves_lose_the_points_of_task_2(prepared):
     exercise, ctx = prepared
     weak = _results(ctx, standard_pgd=0.9, robust_pgd=0.95)  # PGD no worse than noise: the attack does not work
-    assert exercise.points(weak, ctx)["2"] == 1
+    assert _points(exercise, weak, ctx)["2"] == 1
     made_up = {**_results(ctx), "acc_pgd": _curve(0.2, 0.97)}  # the notebook reports what the model does not do
-    assert exercise.points(made_up, ctx)["2"] == 1
+    assert _points(exercise, made_up, ctx)["2"] == 1
 
 
 def test_figures_measured_with_an_attack_that_does_nothing_earn_nothing(prepared):
@@ -183,7 +196,7 @@ def test_figures_measured_with_an_attack_that_does_nothing_earn_nothing(prepared
         acc_pgd=_curve(0.97, 0.97),
         robust_pgd=_curve(0.96, 0.96),
     )
-    assert exercise.points(results, ctx) == {"1": 1, "2": 0, "3": 0, "4": 1, "5": 2, "6": 1}
+    assert _points(exercise, results, ctx) == {"1": 1, "2": 0, "3": 0, "4": 1, "5": 2, "6": 1}
     assert np.mean(np.argmax(results["clean"], axis=1) == y) > 0.9
 
 
@@ -193,9 +206,9 @@ def test_a_model_robust_that_is_the_standard_model_loses_the_points_of_task_3(pr
     results.update(
         robust_clean_fresh=results["clean"], robust_pgd_fresh=results["pgd_model"], robust_transfer=results["clean"]
     )
-    assert exercise.points(results, ctx)["3"] == 0  # the reported 0.85 does not describe it either
+    assert _points(exercise, results, ctx)["3"] == 0  # the reported 0.85 does not describe it either
     masked = {**_results(ctx), "robust_transfer": _probabilities(ctx.sent["y"], 0.6, 8)}  # gradient masking
-    assert exercise.points(masked, ctx)["3"] == 1
+    assert _points(exercise, masked, ctx)["3"] == 1
 
 
 def test_a_certificate_rounded_down_loses_task_4(prepared):
@@ -207,7 +220,7 @@ def test_a_certificate_rounded_down_loses_task_4(prepared):
         results[f"certificate_{size}"] = np.maximum(
             0, np.floor((np.abs(s.sum(axis=(1, 2))) - sent["cut"] * size**2) / 2)
         )
-    assert exercise.points(results, ctx)["4"] == 0
+    assert _points(exercise, results, ctx)["4"] == 0
 
 
 def test_random_flips_or_an_attack_needing_the_certificate_lose_the_points_of_task_5(prepared):
@@ -222,22 +235,39 @@ def test_random_flips_or_an_attack_needing_the_certificate_lose_the_points_of_ta
                 break
             s[i] = -1
     results = {**_results(ctx), "flip_linear": random.reshape(sent["lin_spins"].shape)}
-    assert exercise.points(results, ctx)["5"] == 1
+    assert _points(exercise, results, ctx)["5"] == 1
     like_the_cut = sent["attack"].reshape(len(sent["attack"]), -1).copy()
     for s, k in zip(like_the_cut, judge.certificate(sent["attack"], CUT), strict=True):
         s[np.flatnonzero(s == np.sign(s.sum()))[:k]] *= -1
     results = _results(ctx)
     results["flip_cnn"] = {**results["flip_cnn"], "a": like_the_cut.reshape(sent["attack"].shape)}
-    assert exercise.points(results, ctx)["5"] == 1
+    assert _points(exercise, results, ctx)["5"] == 1
     results = {**_results(ctx), "random_fooled": 0.5}  # the CNN calls none of random_flipped disordered
-    assert exercise.points(results, ctx)["5"] == 1
+    assert _points(exercise, results, ctx)["5"] == 1
 
 
 def test_an_energy_cost_in_joules_or_reported_figures_that_do_not_fit_lose_task_6(prepared):
     exercise, ctx = prepared
     sent = ctx.sent
     in_joules = judge.energy_change(sent["e_spins"], sent["e_attacked"])
-    assert exercise.points({**_results(ctx), "energy_cost": in_joules}, ctx)["6"] == 0
+    assert _points(exercise, {**_results(ctx), "energy_cost": in_joules}, ctx)["6"] == 0
     results = _results(ctx)
     results["cost_sigma"] = results["cost_sigma"] * 2
-    assert exercise.points(results, ctx)["6"] == 0
+    assert _points(exercise, results, ctx)["6"] == 0
+
+
+def test_the_networks_outputs_on_the_attacked_images_are_the_judges_runs_of_the_saved_networks(prepared):
+    """An attack's images come back; the saved network's outputs on them are the judge's, so a model whose predict
+    lies about the attacked images cannot help. Missing images leave the network's other runs alone."""
+    exercise, ctx = prepared
+    assert exercise.runs["pgd_p"][0] == "model" and exercise.runs["robust_transfer"][0] == "model_robust"
+    assert exercise.runs["ising_z"][0] == exercise.runs["random_z"][0] == "model_ising"
+    assert not any("predict" in expression for expression in exercise.collect.values())
+    images = exercise.runs["pgd_p"][1]({"pgd_model": ctx.sent["x"]}, ctx)
+    assert images.shape == ctx.sent["x"].shape and images.dtype == np.float32
+    assert exercise.runs["pgd_p"][1]({}, ctx).shape == (1, *ctx.sent["x"].shape[1:])
+    results = _results(ctx)
+    # the judge's run of the saved model on pgd's images: not fooled. Then the attack fails the criterion, and the
+    # reported curve (a fooled model's) does not describe the network either
+    results["pgd_model"] = {"x": results["pgd_model"]["x"], "p": results["clean"]}
+    assert _points(exercise, results, ctx)["2"] == 0

@@ -9,14 +9,15 @@ The judge has references it computes itself, without student code:
   network itself on the images ``pgd`` returns (they must stay in the ε-ball and in [0, 1] and lower the accuracy to
   at most 0.04 above what its own PGD-10 leaves);
 - the student's ``model`` and ``model_robust`` on fresh test images (drawn with the grader's seed from the 1000
-  test images the notebook never trains on): their clean accuracy, their accuracy on the images the student's
-  ``pgd`` makes against them (checked for the ε-ball), on the judge's random ±ε noise, and ``model_robust`` on the
-  PGD images of ``model`` (a transfer attack: masking the gradient does not pass it); the page's criteria, fast
-  mode (in which grading runs): clean > 0.9, noise > 0.85, noise − PGD > 0.15; robust clean > 0.9 and robust PGD
-  ≥ standard PGD + 0.08, robust on the transfer images ≥ standard PGD + 0.1 (full mode: 0.95, 0.92, 0.2; robust
-  clean > 0.95, robust PGD > 0.82); the reported curves at ε = 0.1 against these fresh figures within the binomial
-  spread of two samples (3 σ + 0.03), counted only when ``pgd`` passes its check on the reference network (a
-  reported figure measured with an attack that does not work earns nothing);
+  test images the notebook never trains on), saved and run by the judge in a clean sandbox (as ``model_ising``
+  below): their clean accuracy, their accuracy on the images the student's ``pgd`` makes against them and returns
+  (checked for the ε-ball; the judge runs the saved network on them), on the judge's random ±ε noise, and
+  ``model_robust`` on the PGD images of ``model`` (a transfer attack: masking the gradient does not pass it); the
+  page's criteria, fast mode (in which grading runs): clean > 0.9, noise > 0.85, noise − PGD > 0.15; robust
+  clean > 0.9 and robust PGD ≥ standard PGD + 0.08, robust on the transfer images ≥ standard PGD + 0.1 (full
+  mode: 0.95, 0.92, 0.2; robust clean > 0.95, robust PGD > 0.82); the reported curves at ε = 0.1 against these
+  fresh figures within the binomial spread of two samples (3 σ + 0.03), counted only when ``pgd`` passes its check
+  on the reference network (a reported figure measured with an attack that does not work earns nothing);
 - ``certificate`` against the exact ⌈(|M| − cN)/2⌉ on fresh lattices of two sizes and a cut it draws;
 - ``flip_attack`` on a linear logit model of its own, z = k (Σ wᵢ sᵢ − c) with wᵢ > 0, whose smallest attack it
   knows (flip the up spins of largest weight first): every lattice must end with z < 0 using at most 5 % + 2
@@ -30,11 +31,12 @@ The judge has references it computes itself, without student code:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
-from dlphys.course.checks import Exercise, array, number
+from dlphys.course.checks import Exercise, array, number, returned
 from dlphys.datasets import ising, mnist
 
 N_IMAGES = 300  # fresh test images
@@ -54,26 +56,39 @@ _LINEAR_MODEL = (
 )
 
 
-def _attacked_by(net: str, attack: str) -> str:
-    """An expression: {'x': the images of ``attack``, 'p': ``net``'s probabilities on them}."""
-    return f"(lambda a: {{'x': a, 'p': {net}.predict(a, verbose=0)}})({attack})"
+def _images_like(key: str) -> Callable:
+    """The run source of the attacked images ``key`` that came back: the saved network is run on them by the judge
+    (their ε-ball is checked by the checks)."""
+    return returned(key, lambda ctx: ctx.sent["x"].shape)
+
+
+def _lattices_like(key: str, sent: str = "attack") -> Callable:
+    return returned(key, lambda ctx: (None, *ctx.sent[sent].shape[1:]))
 
 
 exercise = Exercise(
     "13_4_adversarial_attacks",
-    models={"model": "model", "model_robust": "model_robust"},  # saved, and run by the judge in a clean sandbox
+    # saved, and run by the judge in a clean sandbox: on its own images and lattices, and on the attacked ones
+    # the student's attacks return
+    models={"model": "model", "model_robust": "model_robust", "model_ising": "model_ising"},
     runs={
         "clean": ("model", "x"),
         "noise": ("model", "x_noise"),
         "robust_clean_fresh": ("model_robust", "x"),
+        "fgsm_p": ("model", _images_like("fgsm_model")),
+        "pgd_p": ("model", _images_like("pgd_model")),
+        "robust_pgd_p": ("model_robust", _images_like("robust_pgd_fresh")),
+        "robust_transfer": ("model_robust", _images_like("pgd_model")),  # model's PGD images: a transfer attack
+        "ising_z0": ("model_ising", lambda r, ctx: ctx.sent["attack"].astype("float32")),
+        "ising_z": ("model_ising", _lattices_like("flip_cnn")),
+        "random_z": ("model_ising", _lattices_like("random_flipped")),
     },
     collect={
         "fgsm_ref": f"fgsm({_REF_MODEL}, inputs['x'], inputs['y'], inputs['eps_ref'])",
         "pgd_ref": f"pgd({_REF_MODEL}, inputs['x'], inputs['y'], inputs['eps_ref'], 10)",
-        "fgsm_model": _attacked_by("model", "fgsm(model, inputs['x'], inputs['y'], 0.1)"),
-        "pgd_model": _attacked_by("model", "pgd(model, inputs['x'], inputs['y'], 0.1, 10)"),
-        "robust_pgd_fresh": _attacked_by("model_robust", "pgd(model_robust, inputs['x'], inputs['y'], 0.1, 10)"),
-        "robust_transfer": "model_robust.predict(pgd(model, inputs['x'], inputs['y'], 0.1, 10), verbose=0)",
+        "fgsm_model": "fgsm(model, inputs['x'], inputs['y'], 0.1)",
+        "pgd_model": "pgd(model, inputs['x'], inputs['y'], 0.1, 10)",
+        "robust_pgd_fresh": "pgd(model_robust, inputs['x'], inputs['y'], 0.1, 10)",
         "acc_fgsm": "acc_fgsm",
         "acc_pgd": "acc_pgd",
         "acc_noise": "acc_noise",
@@ -84,11 +99,7 @@ exercise = Exercise(
         "certificate_16": "certificate(inputs['cert_16'], inputs['cut'])",
         "certificate_24": "certificate(inputs['cert_24'], inputs['cut'])",
         "flip_linear": f"flip_attack({_LINEAR_MODEL}, inputs['lin_spins'], 400)",
-        "flip_cnn": (
-            "(lambda s, a: {'a': a, 'z0': model_ising.predict(s.astype('float32'), verbose=0), "
-            "'z': model_ising.predict(__import__('numpy').asarray(a, dtype='float32'), verbose=0)})"
-            "(inputs['attack'], flip_attack(model_ising, inputs['attack'], MAX_FLIPS))"
-        ),
+        "flip_cnn": "flip_attack(model_ising, inputs['attack'], MAX_FLIPS)",
         "cut": "cut",
         "energy_cost": "energy_cost(inputs['e_spins'], inputs['e_attacked'], inputs['e_T'])",
         "spins_attack": "spins_attack",
@@ -99,7 +110,6 @@ exercise = Exercise(
         "cost_sigma": "cost_sigma",
         "log_suppression": "log_suppression",
         "random_flipped": "random_flipped",
-        "random_z": "model_ising.predict(__import__('numpy').asarray(random_flipped, dtype='float32'), verbose=0)",
         "random_fooled": "random_fooled",
     },
 )
@@ -254,10 +264,11 @@ def _accuracy(probabilities, y, name) -> float:
     return float(np.mean(np.argmax(p, axis=1) == y))
 
 
-def _attacked_accuracy(value, x, y, eps, name) -> float:
-    assert isinstance(value, dict) and {"x", "p"} <= set(value), f"{name} did not come back"
-    _images(value["x"], x, eps, name)
-    return _accuracy(value["p"], y, f"the predictions on {name}")
+def _attacked_accuracy(images, probabilities, x, y, eps, name) -> float:
+    """The accuracy of the saved network (run by the judge) on the images an attack returned, once they are checked
+    to lie in the ε-ball."""
+    _images(images, x, eps, name)
+    return _accuracy(probabilities, y, f"the predictions on {name}")
 
 
 def _fresh_figures(r, ctx) -> dict:
@@ -265,8 +276,8 @@ def _fresh_figures(r, ctx) -> dict:
     return {
         "clean": _accuracy(r["clean"], y, "model on fresh images"),
         "noise": _accuracy(r["noise"], y, "model on noisy images"),
-        "fgsm": _attacked_accuracy(r["fgsm_model"], x, y, 0.1, "fgsm(model, ...)"),
-        "pgd": _attacked_accuracy(r["pgd_model"], x, y, 0.1, "pgd(model, ...)"),
+        "fgsm": _attacked_accuracy(r["fgsm_model"], r["fgsm_p"], x, y, 0.1, "fgsm(model, ...)"),
+        "pgd": _attacked_accuracy(r["pgd_model"], r["pgd_p"], x, y, 0.1, "pgd(model, ...)"),
     }
 
 
@@ -347,7 +358,7 @@ def _robust_figures(r, ctx) -> dict:
     x, y = ctx.sent["x"], ctx.sent["y"]
     return {
         "clean": _accuracy(r["robust_clean_fresh"], y, "model_robust on fresh images"),
-        "pgd": _attacked_accuracy(r["robust_pgd_fresh"], x, y, 0.1, "pgd(model_robust, ...)"),
+        "pgd": _attacked_accuracy(r["robust_pgd_fresh"], r["robust_pgd_p"], x, y, 0.1, "pgd(model_robust, ...)"),
         "transfer": _accuracy(r["robust_transfer"], y, "model_robust on the PGD images of model"),
     }
 
@@ -430,11 +441,9 @@ def flip_attack_finds_the_smallest_attack_on_a_linear_model(r, ctx):
 @exercise.check(task="5", points=1)
 def flip_attack_fools_the_cnn_with_fewer_flips_than_the_certificate(r, ctx):
     spins = ctx.sent["attack"]
-    out = r["flip_cnn"]
-    assert isinstance(out, dict) and {"a", "z0", "z"} <= set(out), "flip_attack(model_ising, ...) did not come back"
-    attacked = _lattices(out["a"], spins.shape, "flip_attack(model_ising, ...)")
-    z0 = array(out["z0"], (len(spins), 1), "model_ising's logits")[:, 0]
-    z = array(out["z"], (len(spins), 1), "model_ising's logits on the attacked lattices")[:, 0]
+    attacked = _lattices(r["flip_cnn"], spins.shape, "flip_attack(model_ising, ...)")
+    z0 = array(r["ising_z0"], (len(spins), 1), "model_ising's logits")[:, 0]
+    z = array(r["ising_z"], (len(spins), 1), "model_ising's logits on the attacked lattices")[:, 0]
     cut = number(r["cut"], "cut")
     assert 0.2 < cut < 0.9, f"expected cut to be a value of |m| that separates the phases; got {cut:.3f}"
     ordered = (z0 > 0) & (ising.magnetization(spins, absolute=True) > cut)
