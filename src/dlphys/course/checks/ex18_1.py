@@ -1,27 +1,44 @@
 """Trusted checks of Exercise 18.1 — a GAN for Fashion-MNIST (10 points).
 
 The judge loads Fashion-MNIST itself and draws fresh latent vectors and seeds. It reads the student's networks only
-through their outputs: the generator's images of the judge's latent vectors and of ``generate`` with fresh seeds,
-the discriminator's and the classifier's outputs on the judge's test images, and the activations of the classifier's
-layer named ``"features"`` on images the judge chooses, read from the layer itself (not through the student's
-``features``, which is compared with them on fresh images). Every Fréchet distance and class histogram the notebook
-reports is recomputed here from those activations and probabilities (:func:`dlphys.metrics.frechet_distance`, the
-notebook's own yardstick), so a number that does not come from the student's networks and the data fails.
+through their outputs, run by the judge from the saved networks in a clean sandbox (never the student's code): the
+generator's images of the judge's latent vectors and of the latent vectors the student's ``sample_latent`` draws
+for ``generate``'s seeds, the discriminator's and the classifier's outputs on the judge's test images, and the
+activations of the classifier's layer named ``"features"`` on images the judge chooses and on the images that came
+back (which must be the saved generator's). ``generate`` must return the saved generator's images of
+``sample_latent(n, np.random.default_rng(seed))``, as the page says, so a ``generate`` that returns other images
+(training images, say) earns nothing. The student's ``features`` is compared with the layer on fresh images. Every
+Fréchet distance and class histogram the notebook reports is recomputed here from those activations and
+probabilities (:func:`dlphys.metrics.frechet_distance`, the notebook's own yardstick), so a number that does not
+come from the student's networks and the data fails.
 """
 
 import numpy as np
 from scipy import stats
 
-from dlphys.course.checks import Exercise, array, number
+from dlphys.course.checks import Exercise, array, number, returned
 from dlphys.datasets import fashion_mnist
 from dlphys.metrics import frechet_distance
 
-_GENERATED = "generate(int(inputs['n_fd']), seed=0)"
-# the activations of the classifier's "features" layer for uint8 images, read from the layer, scaled as on the page
-_F = (
-    "(lambda images: keras.Model(classifier.inputs, classifier.get_layer('features').output).predict("
-    "np.asarray(images, dtype='float32') / 127.5 - 1.0, batch_size=1024, verbose=0))"
-)
+
+def _scale(images):
+    return np.asarray(images, dtype="float32") / 127.5 - 1.0
+
+
+def _sent_images(key):
+    """The sent uint8 images ``key``, scaled as the page scales the classifier's input."""
+    return lambda r, ctx: _scale(ctx.sent[key])
+
+
+def _returned_images(key):
+    """Images that came back from the notebook (uint8), scaled as the page scales the classifier's input; the checks
+    compare them with the saved generator's."""
+    return returned(key, lambda ctx: (None, 28, 28), _scale)
+
+
+def _returned_latent(key):
+    return returned(key, lambda ctx: (None, ctx.params["LATENT"]))
+
 
 exercise = Exercise(
     "18_1_fashion_gan",
@@ -32,47 +49,54 @@ exercise = Exercise(
         "p_real": ("model", "x_real"),
         "track_images": ("generator", "z_track"),
         "p_classifier": ("classifier", "x_ref"),
+        # generate's images, made again from the latent vectors the student's sample_latent draws for its seeds
+        "generator_fd": ("generator", _returned_latent("latent_fd")),
+        "generator_fresh": ("generator", _returned_latent("latent_fresh")),
+        "generator_fresh_fd": ("generator", _returned_latent("latent_fresh_fd")),
+        # the activations of the classifier's layer "features"
+        "layer_check": ("classifier", _sent_images("check"), "features"),
+        "f_ref": ("classifier", "x_ref", "features"),
+        "f_train": ("classifier", _sent_images("train"), "features"),
+        "f_baseline": ("classifier", _sent_images("gaussian"), "features"),
+        "f_noise": ("classifier", _sent_images("noise"), "features"),
+        "f_generated": ("classifier", _returned_images("generated_fd"), "features"),
+        "f_epoch_first": ("classifier", _returned_images("epoch_samples_first"), "features"),
+        "f_epoch_last": ("classifier", _returned_images("epoch_samples_last"), "features"),
+        "f_fresh": ("classifier", _returned_images("generate_fresh_fd"), "features"),
+        "p_generated": ("classifier", _returned_images("generated_fd")),
+        "p_fresh": ("classifier", _returned_images("generate_fresh")),
     },
     collect={
         "latent": (
             "[sample_latent(int(inputs['n_latent']), np.random.default_rng(int(inputs['seed_latent']))) "
             "for _ in range(2)]"
         ),
+        "latent_fd": "sample_latent(int(inputs['n_fd']), np.random.default_rng(0))",
+        "latent_fresh": "sample_latent(1000, np.random.default_rng(int(inputs['seed_fresh'])))",
+        "latent_fresh_fd": "sample_latent(int(inputs['n_fd']), np.random.default_rng(int(inputs['seed_fresh'])))",
         "x_test_shape": "list(np.shape(x_test))",
         "x_test_rows": "np.asarray(x_test)[inputs['rows']]",
         "y_test": "np.asarray(y_test)",
         "generate_a": "[generate(64, seed=int(inputs['seed_a'])) for _ in range(2)]",
         "generate_b": "generate(64, seed=int(inputs['seed_b']))",
         "generate_fresh": "generate(1000, seed=int(inputs['seed_fresh']))",
+        "generate_fresh_fd": "generate(int(inputs['n_fd']), seed=int(inputs['seed_fresh']))",
+        "generated_fd": "generate(int(inputs['n_fd']), seed=0)",
         "d_losses": "d_losses",
         "g_losses": "g_losses",
         "epoch_samples_meta": "[[*np.shape(s), str(np.asarray(s).dtype)] for s in epoch_samples]",
+        "epoch_samples_first": "epoch_samples[0]",
         "epoch_samples_last": "epoch_samples[-1]",
         "classifier_accuracy": "classifier_accuracy",
         "f_check": "features(inputs['check'])",
-        "layer_check": f"{_F}(inputs['check'])",
-        "f_ref": f"{_F}(inputs['reference'])",
-        "f_train": f"{_F}(inputs['train'])",
-        "f_generated": f"{_F}({_GENERATED})",
-        "f_baseline": f"{_F}(inputs['gaussian'])",
-        "f_noise": f"{_F}(inputs['noise'])",
-        "f_epoch_first": f"{_F}(epoch_samples[0])",
-        "f_epoch_last": f"{_F}(epoch_samples[-1])",
-        "f_fresh": f"{_F}(generate(int(inputs['n_fd']), seed=int(inputs['seed_fresh'])))",
         "fd_real": "fd_real",
         "fd_generated": "fd_generated",
         "fd_baseline": "fd_baseline",
         "fd_per_epoch": "fd_per_epoch",
-        "p_generated": f"classifier.predict(scale({_GENERATED}), verbose=0)",
-        "p_fresh": "classifier.predict(scale(generate(1000, seed=int(inputs['seed_fresh']))), verbose=0)",
         "class_fractions": "class_fractions",
         "class_fractions_real": "class_fractions_real",
     },
 )
-
-
-def _scale(images):
-    return np.asarray(images, dtype="float32") / 127.5 - 1.0
 
 
 def _gaussian_pixel_images(images_train, n, seed):
@@ -133,6 +157,23 @@ def fresh(ctx):
 def _images(value, n, name):
     images = array(value, (n, 28, 28), name)
     assert images.min() >= 0 and images.max() <= 255, f"expected pixel values 0-255 from {name}"
+    return images
+
+
+def _pixels(x) -> np.ndarray:
+    """The page's to_pixels: outputs in [-1, 1] -> uint8 pixel values."""
+    return np.clip(np.rint((np.asarray(x, dtype=np.float64) + 1.0) * 127.5), 0, 255)
+
+
+def _generated(r, name, run, n):
+    """The images ``name`` of ``generate``, which must be the saved generator's images of the latent vectors the
+    student's ``sample_latent`` drew for the same seed (the page's recipe)."""
+    images = _images(r[name], n, name.replace("_", " "))
+    made = _pixels(array(r[run], (n, 28, 28), "the generator's images of sample_latent's vectors"))
+    assert np.abs(images - made).max() <= 1 and np.mean(images == made) > 0.99, (
+        "expected generate(n, seed) = the trained generator's images of sample_latent(n, np.random.default_rng(seed)), "
+        "as the page says; it returns other images"
+    )
     return images
 
 
@@ -201,7 +242,7 @@ def generate_returns_pixel_images_of_its_seed(r, ctx):
 
 @exercise.check(task="2", points=1)
 def generated_images_look_like_clothes(r, ctx):
-    images = _images(r["generate_fresh"], 1000, "generate(1000, seed)")
+    images = _generated(r, "generate_fresh", "generator_fresh", 1000)
     mean, real_mean = images.mean(), ctx.kept["real_mean"]
     assert abs(mean - real_mean) < 0.3 * real_mean, (
         f"expected the mean pixel value of generated images within 30 % of that of real images, got {mean:.1f}"
@@ -230,7 +271,7 @@ def losses_and_epoch_samples_of_the_training(r, ctx):
     )
     last = _images(r["epoch_samples_last"], n_fd, "epoch_samples[-1]")
     track = array(r["track_images"], (n_fd, 28, 28), "generator.predict(z_track)")
-    pixels = np.clip(np.rint((track + 1.0) * 127.5), 0, 255)
+    pixels = _pixels(track)
     assert np.abs(last - pixels).max() <= 1 and np.mean(last == pixels) > 0.99, (
         "expected epoch_samples[-1] = the trained generator's images of z_track"
     )
@@ -261,6 +302,8 @@ def classifier_is_accurate_and_features_are_its_layer(r, ctx):
 @exercise.check(task="4", points=1)
 def frechet_distances_are_recomputed(r, ctx):
     n, epochs = ctx.params["N_FD"], ctx.params["EPOCHS"]
+    _generated(r, "generated_fd", "generator_fd", n)
+    _images(r["epoch_samples_first"], n, "epoch_samples[0]")
     per_epoch = array(r["fd_per_epoch"], name="fd_per_epoch").reshape(-1)
     assert per_epoch.size == epochs + 1, f"expected EPOCHS + 1 = {epochs + 1} distances, got {per_epoch.size}"
     expected = {
@@ -287,6 +330,8 @@ def frechet_distances_are_recomputed(r, ctx):
 @exercise.check(task="4", points=1)
 def generator_is_far_closer_to_real_images_than_noise(r, ctx):
     n = ctx.params["N_FD"]
+    _generated(r, "generated_fd", "generator_fd", n)
+    _generated(r, "generate_fresh_fd", "generator_fresh_fd", n)
     floor, generated = _fd(r, "f_train", "f_ref", n), _fd(r, "f_generated", "f_ref", n)
     untrained = _fd(r, "f_epoch_first", "f_ref", n)
     assert floor < generated, "expected the real-image floor below the GAN's Fréchet distance"
@@ -303,6 +348,7 @@ def generator_is_far_closer_to_real_images_than_noise(r, ctx):
 @exercise.check(task="4", points=1)
 def class_fractions_are_recomputed(r, ctx):
     n = ctx.params["N_FD"]
+    _generated(r, "generated_fd", "generator_fd", n)
     for name, probs in (("class_fractions", "p_generated"), ("class_fractions_real", "p_classifier")):
         fractions = array(r[name], (10,), name)
         assert np.isclose(fractions.sum(), 1), f"expected {name} adding up to 1"
@@ -313,6 +359,7 @@ def class_fractions_are_recomputed(r, ctx):
 
 @exercise.check(task="4", points=1)
 def no_mode_collapse_on_fresh_latent_vectors(r, ctx):
+    _generated(r, "generate_fresh", "generator_fresh", 1000)
     fractions = _fractions(r["p_fresh"], 1000)
     present = int(np.sum(fractions >= 0.02))
     assert fractions.max() < 0.4, f"expected no class above 40 % of fresh generated images, got {fractions.max():.2f}"
