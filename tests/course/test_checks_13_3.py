@@ -51,6 +51,15 @@ def _saved(out):
     return np.column_stack([out[0], np.log(out[1])]).astype("float64")
 
 
+def _passes(truth, seed, own=0.03):
+    """The saved dropout_model's N_PASSES passes (N_PASSES * n, 2) = (μ, ln σ): a shared error of 0.06 dex, and one
+    of width `own` per pass."""
+    rng = np.random.default_rng(seed)
+    shared = truth + 0.06 * rng.standard_normal(len(truth))
+    mus = shared + own * rng.standard_normal((judge.N_PASSES, len(truth)))
+    return np.stack([mus, np.full_like(mus, np.log(0.06))], axis=-1).reshape(-1, 2)
+
+
 def _combine(members):
     return np.array([members[:, 0].mean(0), np.sqrt(np.mean(members[:, 1] ** 2, 0)), members[:, 0].std(0)])
 
@@ -121,6 +130,7 @@ def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
             for n, v in scaling_nb.items()
         },
         "scaling_nb": scaling_nb,
+        "dropout_passes": _passes(truth[: judge.N_DROPOUT], 12),
         "scaling_smallest_fresh": _saved(scaling_fresh[str(min(widths))]),
         "scaling_largest_fresh": _saved(scaling_fresh[str(max(widths))]),
         "ood_figures": {
@@ -234,3 +244,18 @@ def test_predict_functions_that_are_not_the_networks_earn_nothing_for_them(prepa
     assert per_task["2"] == 0.5 and per_task["3"] == 0  # gaussian_nll only
     assert "members_fresh" not in exercise.collect and exercise.models["member_4"] == "ensemble[4]"
     assert exercise.runs["net_fresh"][1](None, ctx) is ctx.kept["features_fresh"]
+
+
+def test_mc_dropout_is_judged_on_the_saved_dropout_model_with_the_sandboxs_own_dropout(prepared):
+    """The figures of (4) come from the judge's passes of the saved dropout_model (the student's AlwaysDropout run as
+    the sandbox's always-on Dropout); predict_dropout only shows that the student's class keeps dropout on."""
+    exercise, ctx = prepared
+    assert exercise.stand_ins == {"AlwaysDropout": "AlwaysOnDropout"}
+    assert exercise.runs["dropout_passes"][1](None, ctx).shape == (judge.N_PASSES * judge.N_DROPOUT, 162)
+    results = _results(ctx)
+    results["dropout_passes"] = _passes(ctx.kept["logE"][: judge.N_DROPOUT], 12, own=0.0)  # dropout off when saved
+    assert exercise.points(results, ctx)["4"] == 0
+    results = _results(ctx)
+    truth = ctx.kept["logE"][: judge.N_DROPOUT]
+    results["dropout_passes"] = _passes(truth + 0.3, 12)  # predict_dropout is fine, the saved network is not
+    assert exercise.points(results, ctx)["4"] == 0

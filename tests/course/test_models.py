@@ -221,3 +221,46 @@ def test_a_run_can_ask_for_the_outputs_of_a_named_layer(tmp_path):
     np.testing.assert_allclose(entries["m"]["outputs"]["feat"], features, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(entries["m"]["outputs"]["out"], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert "no_such_layer" in entries["other"]["error"]
+
+
+class AlwaysDropout(keras.layers.Dropout):  # a notebook's own Monte Carlo dropout, as 13.3's
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=True)
+
+
+def test_the_sandboxs_own_always_on_dropout_stands_in_for_the_students(tmp_path):
+    """13.3's AlwaysDropout is run as the sandbox's AlwaysOnDropout, with the student's rate: identical inputs get
+    different outputs (dropout on at prediction), with the spread of that rate."""
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((4,))
+    h = AlwaysDropout(0.5, name="mc")(keras.layers.Dense(64, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, kernel_initializer="ones", use_bias=False)(h))
+    data = _saved(model, tmp_path)
+    with pytest.raises(models.ModelRefused, match="AlwaysDropout"):
+        models.audit(data)
+    config = json.loads(
+        zipfile.ZipFile(io.BytesIO(models.audit(data, {"AlwaysDropout": "AlwaysOnDropout"}))).read("config.json")
+    )
+    mc = next(layer for layer in config["config"]["layers"] if layer["config"]["name"] == "mc")
+    assert mc["class_name"] == "AlwaysOnDropout" and mc["config"]["rate"] == 0.5
+    x = np.tile(np.random.default_rng(6).normal(size=(1, 4)).astype("float32"), (400, 1))
+    box = sb.default_sandbox([ROOT / "data"])
+    entries, _ = models.evaluate(
+        {"m": data},
+        {"m": {"x": x}},
+        tmp_path / "work",
+        box,
+        sb.Limits(wall=120),
+        ENV,
+        {"AlwaysDropout": "AlwaysOnDropout"},
+    )
+    out = entries["m"]["outputs"]["x"][:, 0]
+    full = float(keras.ops.convert_to_numpy(model.layers[1](x[:1])).sum())  # the sum of the hidden units, no dropout
+    assert out.std() > 0.05 * abs(full)  # dropout on: identical inputs, different outputs
+    assert abs(out.mean() - full) < 0.15 * abs(full)  # Dropout rescales by 1/(1 - rate): the mean is kept
+
+
+def test_every_stand_in_the_sandbox_defines_is_named_for_the_students():
+    from dlphys.course import notebooks
+
+    assert set(notebooks.GRADER_STAND_INS) == set(models.GRADER_LAYERS)

@@ -51,6 +51,17 @@ def _inputs(flat: dict, model: str, name: str):
     return named
 
 
+def _register_stand_ins(keras) -> None:
+    """The sandbox's own stand-ins (``models.GRADER_LAYERS``): layers a page has the student write, computed here."""
+
+    @keras.saving.register_keras_serializable(package="dlphys_grader", name="AlwaysOnDropout")
+    class AlwaysOnDropout(keras.layers.Dropout):
+        """Dropout at prediction too: Monte Carlo dropout."""
+
+        def call(self, inputs, training=None):
+            return super().call(inputs, training=True)
+
+
 def main() -> int:
     spec = json.loads(_read_channel("spec"))
     with np.load(io.BytesIO(_read_channel("inputs")), allow_pickle=False) as data:
@@ -58,6 +69,8 @@ def main() -> int:
     import keras
 
     import dlphys.layers  # noqa: F401 (registers the course's own serialisable layers)
+
+    _register_stand_ins(keras)
 
     meta: dict = {}
     arrays: dict = {}

@@ -37,6 +37,10 @@ MAX_ARCHIVE = 256 << 20
 MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 FORBIDDEN_CLASSES = {"Lambda", "TFSMLayer", "function", "StringLookup", "IntegerLookup", "TextVectorization"}
 ALLOWED_MODULES = ("keras", "dlphys.layers")
+GRADER_MODULE = "dlphys_grader"
+GRADER_LAYERS = {"AlwaysOnDropout": ("rate", "noise_shape", "seed")}
+"""Stand-ins the clean sandbox defines itself (``_model_runner.py``), with the configuration keys they keep:
+``AlwaysOnDropout`` is ``keras.layers.Dropout`` applied at prediction too (13.3's Monte Carlo dropout)."""
 HERE = Path(__file__).resolve().parent
 
 
@@ -67,6 +71,7 @@ def _walk(node, path: str = "config") -> None:
                     "dlphys's classes, not code (write the computation with Keras layers)"
                 )
             special = module is None and isinstance(name, str) and name.startswith("__") and name != "__lambda__"
+            special = special or (module == GRADER_MODULE and name in GRADER_LAYERS)
             if not special and not (
                 isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in ALLOWED_MODULES)
             ):
@@ -84,19 +89,22 @@ def _walk(node, path: str = "config") -> None:
 
 
 def _stand_in(node, stand_ins: dict[str, str]) -> None:
-    """Replace each layer whose class is a key of ``stand_ins`` by the Keras layer class named by its value.
+    """Replace each layer whose class is a key of ``stand_ins`` by the Keras layer class named by its value, or by
+    one of the clean sandbox's own :data:`GRADER_LAYERS`.
 
     For a layer the page has the student write whose forward pass a Keras layer computes exactly (19.1's
-    ``GradientReversal`` is the identity until gradients are taken): the judge runs Keras's, never the student's.
+    ``GradientReversal`` is the identity until gradients are taken) or the sandbox's own layer does (13.3's
+    ``AlwaysDropout``): the judge runs that, never the student's class.
     """
     if isinstance(node, dict):
         if node.get("class_name") in stand_ins and isinstance(node.get("config"), dict):
-            config = node["config"]
+            config, target = node["config"], stand_ins[node["class_name"]]
+            kept = ("name", "trainable", "dtype", *GRADER_LAYERS.get(target, ()))
             node.update(
-                module="keras.layers",
-                class_name=stand_ins[node["class_name"]],
-                registered_name=None,
-                config={key: config[key] for key in ("name", "trainable", "dtype") if key in config},
+                module=GRADER_MODULE if target in GRADER_LAYERS else "keras.layers",
+                class_name=target,
+                registered_name=f"{GRADER_MODULE}>{target}" if target in GRADER_LAYERS else None,
+                config={key: config[key] for key in kept if key in config},
             )
         for value in node.values():
             _stand_in(value, stand_ins)

@@ -54,9 +54,13 @@ MODELS_NOTE = (
 """Added to :data:`GRADING_NOTE` where the exercise's checks judge saved networks (:mod:`dlphys.course.models`)."""
 STAND_IN_NOTE = (
     " The one exception is the `{layer}` layer this page has you write: in the saved network the grader runs"
-    " `keras.layers.{keras_layer}` in its place, which computes the same outputs."
+    " {stand_in} in its place, which computes the forward pass your layer should."
 )
 """Added for each layer class the page asks for and the checks replace by a Keras layer (``Exercise.stand_ins``)."""
+GRADER_STAND_INS = {
+    "AlwaysOnDropout": "its own `keras.layers.Dropout` of your layer's rate that stays on at prediction",
+}
+"""How :data:`STAND_IN_NOTE` names the grader's own stand-ins (``dlphys.course.models.GRADER_LAYERS``)."""
 WALL_TIMEOUT = 600
 """Seconds for a whole notebook in grading (the sandbox's default wall limit)."""
 MANUAL_NOTE = "*(A written answer: graded by hand, {points} points.)*"
@@ -243,7 +247,8 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
             if saved:
                 source += MODELS_NOTE.format(names=", ".join(f"`{m}`" for m in saved))
             for layer, keras_layer in stand_ins.items():
-                source += STAND_IN_NOTE.format(layer=layer, keras_layer=keras_layer)
+                stand_in = GRADER_STAND_INS.get(keras_layer, f"`keras.layers.{keras_layer}`")
+                source += STAND_IN_NOTE.format(layer=layer, stand_in=stand_in)
         grading = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and grading.get("solution") and grading.get("grade"):
             source = f"{source}\n\n{MANUAL_NOTE.format(points=grading['points'])}"

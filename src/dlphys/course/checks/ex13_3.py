@@ -7,10 +7,12 @@ detector records (``signal``, ``time``, ``triggered``), never the truth. The jud
 
 - compares ``features`` on its fresh showers and ``x_val``, ``y_val`` with its own ``airshower.network_input``;
 - calls ``gaussian_nll`` on (y, μ, ln σ) it draws, against the formula of the page;
-- runs the saved ``nll_model``, every member of ``ensemble`` and the smallest and largest of ``scaling_nets`` (in a
-  clean sandbox, never the student's code) on its own features of its fresh showers, combines the members by the
-  page's recipe itself, runs ``predict_dropout`` (its ``AlwaysDropout`` is the student's class, so it stays in the
-  student's kernel) and applies the page's criteria to those outputs (fast mode, in which grading runs: single
+- runs the saved ``nll_model``, every member of ``ensemble``, the smallest and largest of ``scaling_nets`` and
+  ``dropout_model`` (in a clean sandbox, never the student's code; the student's ``AlwaysDropout`` is run as the
+  sandbox's own always-on ``Dropout`` of the same rate, ``N_PASSES`` passes over ``N_DROPOUT`` showers) on its own
+  features of its fresh showers, combines the members and the passes by the page's recipe itself, calls
+  ``predict_dropout`` to see that the student's class keeps dropout on and that a shower's result does not depend
+  on its batch, and applies the page's criteria to those outputs (fast mode, in which grading runs: single
   network rms below 0.11 dex and pull std within [0.7, 1.5]; ensemble 68 % coverage within 0.1 of 0.683 and rms
   below that bound and at most 0.002 dex above the single network's; MC dropout: σ_epi > 0, the same μ for two
   showers alone as among the others, 68 % coverage within (0.5, 0.9), rms at most 0.02 dex above the bound and the
@@ -39,16 +41,24 @@ RECORDED = ("signal", "time", "triggered")
 RMS_BOUND = {True: 0.11, False: 0.075}  # dex: the page's bound on the rms of μ (fast mode, full mode)
 
 N_MEMBERS = 5  # the page's deep ensemble (a given constant)
+N_PASSES = 20  # the judge's Monte Carlo dropout passes (the page's PASSES in fast mode)
+N_DROPOUT = 1500  # fresh showers for them: their 68 % coverage to ±0.012
 
 
 def _on_features(r, ctx):
     return ctx.kept["features_fresh"]
 
 
+def _passes(r, ctx):
+    return np.tile(ctx.kept["features_fresh"][:N_DROPOUT], (N_PASSES, 1))
+
+
 exercise = Exercise(
     "13_3_airshower_uncertainty",
     # saved, and run by the judge in a clean sandbox on its own features of its fresh showers
+    stand_ins={"AlwaysDropout": "AlwaysOnDropout"},
     models={
+        "dropout_model": "dropout_model",
         "nll_model": "nll_model",
         **{f"member_{k}": f"ensemble[{k}]" for k in range(N_MEMBERS)},
         "scaling_smallest": "scaling_nets[min(scaling_nets)]",
@@ -59,6 +69,7 @@ exercise = Exercise(
         **{f"member_fresh_{k}": (f"member_{k}", _on_features) for k in range(N_MEMBERS)},
         "scaling_smallest_fresh": ("scaling_smallest", _on_features),
         "scaling_largest_fresh": ("scaling_largest", _on_features),
+        "dropout_passes": ("dropout_model", _passes),
     },
     collect={
         "features_fresh": "features(inputs['fresh'])",
@@ -196,6 +207,14 @@ def _combined(members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return members[:, 0].mean(0), np.sqrt(np.mean(members[:, 1] ** 2, 0)), members[:, 0].std(0)
 
 
+def _dropout(r) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(μ, σ_ale, σ_epi) of the saved dropout_model's N_PASSES passes over the first N_DROPOUT fresh showers."""
+    out = array(r["dropout_passes"], (N_PASSES * N_DROPOUT, 2), "the passes of dropout_model on fresh showers")
+    passes = out.reshape(N_PASSES, N_DROPOUT, 2)
+    mu, sigma = passes[..., 0], np.exp(passes[..., 1])
+    return mu.mean(0), np.sqrt(np.mean(sigma**2, 0)), mu.std(0)
+
+
 def _rms(mu, truth) -> float:
     return float(np.sqrt(np.mean((mu - truth) ** 2)))
 
@@ -300,6 +319,7 @@ def ensemble_is_calibrated_on_fresh_showers(r, ctx):
 @exercise.check(task="4", points=1)
 def dropout_stays_on_and_does_not_depend_on_the_batch(r, ctx):
     truth = ctx.kept["logE"]
+    # the student's class and predict_dropout, in the kernel: dropout on, and no dependence on the batch
     mu, ale, epi = _triple(r["dropout_fresh"], len(truth), "predict_dropout(events)")
     assert np.all(epi > 0), "expected sigma_epi > 0 for every shower: dropout on at prediction"
     mu2, _, _ = _triple(r["dropout_pair"], 2, "predict_dropout(two showers)")
@@ -308,12 +328,17 @@ def dropout_stays_on_and_does_not_depend_on_the_batch(r, ctx):
         f"expected two showers alone to get the μ they get among the others; they differ by {shift.round(2)} error "
         "bars (BatchNormalization in training mode?)"
     )
+    # the quality: the saved dropout_model's own passes, run by the judge
+    truth = truth[:N_DROPOUT]
+    mu, ale, epi = _dropout(r)
+    assert np.all(epi > 0), "expected the passes of the saved dropout_model to differ (dropout on at prediction)"
     low, high = (0.5, 0.9) if ctx.fast else (0.6, 0.88)
     coverage = _coverage(mu, np.hypot(ale, epi), truth)
     assert low < coverage < high, (
         f"expected MC dropout's 68 % coverage within ({low}, {high}) on fresh showers; yours is {coverage:.3f}"
     )
-    single, _ = _network(r["net_fresh"], len(truth), "nll_model")
+    single, _ = _network(r["net_fresh"], len(ctx.kept["logE"]), "nll_model")
+    single = single[:N_DROPOUT]
     margin = 0.02 if ctx.fast else 0.008
     assert _rms(mu, truth) < RMS_BOUND[ctx.fast] + margin, (
         f"expected MC dropout's rms below {RMS_BOUND[ctx.fast] + margin:.3f} dex on fresh showers; yours is "
