@@ -54,9 +54,9 @@ from dlphys.course import checks as checks_api
 from dlphys.course import models as models_api
 from dlphys.course import sandbox as sb
 from dlphys.course import submission as subm
-from dlphys.course.notebooks import CELL_TIMEOUT, GRADE_ID_MANUAL, course_source, student_version
+from dlphys.course.notebooks import CELL_TIMEOUT, GRADE_ID_MANUAL, WALL_TIMEOUT, course_source, student_version
 
-NOTEBOOK_TIMEOUT = 600
+NOTEBOOK_TIMEOUT = WALL_TIMEOUT
 """Default seconds one student's notebook may take in the sandbox (kernel start, every cell, the collection)."""
 STATUSES = ("graded", "rejected", "failed", "missing")
 HERE = Path(__file__).resolve().parent

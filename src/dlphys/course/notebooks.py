@@ -61,7 +61,7 @@ GRADER_STAND_INS = {
     "AlwaysOnDropout": "its own `keras.layers.Dropout` of your layer's rate that stays on at prediction",
 }
 """How :data:`STAND_IN_NOTE` names the grader's own stand-ins (``dlphys.course.models.GRADER_LAYERS``)."""
-WALL_TIMEOUT = 600
+WALL_TIMEOUT = 900
 """Seconds for a whole notebook in grading (the sandbox's default wall limit)."""
 MANUAL_NOTE = "*(A written answer: graded by hand, {points} points.)*"
 """The line under each markdown stub: a student sees what a written answer is worth."""
@@ -285,7 +285,7 @@ c.Execute.interrupt_on_timeout = True
 # fails on test cells that follow a read-only cell, so it stays off.
 c.OverwriteCells.add_missing_cells = False
 """
-CELL_TIMEOUT = 120
+CELL_TIMEOUT = 300
 """Default seconds one cell may run during autograding (``Execute.timeout``; ``DLPHYS_CELL_TIMEOUT``)."""
 
 

@@ -56,8 +56,8 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """What one notebook may use. Times in seconds, sizes in bytes."""
 
-    wall: float = 600.0  # the whole run: kernel start, every cell, the collection of results
-    cell: float = 120.0  # one cell (the runner interrupts it and goes on)
+    wall: float = 900.0  # the whole run: kernel start, every cell, the collection of results
+    cell: float = 300.0  # one cell (the runner interrupts it and goes on)
     memory: int = 6 * GiB  # resident memory of all processes together
     processes: int = 512  # processes and threads (TensorFlow starts a few dozen threads)
     cpu: float | None = None  # CPU seconds per process; default 4 × wall
