@@ -124,6 +124,9 @@ def test_check_helpers_state_the_criterion():
     with pytest.raises(AssertionError, match="NaN"):
         checks.array([1, np.nan], name="y")
     assert checks.number(np.array([[2.5]])) == 2.5
+    huge = np.broadcast_to(np.uint8(1), (checks.MAX_ELEMENTS + 1,))  # no memory of its own; as floats 256 MB
+    with pytest.raises(AssertionError, match="at most"):
+        checks.array(huge, (None,), "images")
     assert re.fullmatch(r"ex\d\d_\d+", checks.module_name("04_1_network_by_hand"))
 
 
@@ -168,6 +171,36 @@ def test_the_inputs_of_a_run_come_from_the_sent_inputs_or_a_function(tmp_path):
     assert archives == {"model": b"PK"}
     assert np.array_equal(inputs["model"]["a"], [0, 1, 2]) and np.array_equal(inputs["model"]["b"], [0, 2, 4])
     assert exercise.run_layers == {}
+
+
+def test_a_run_whose_inputs_cannot_be_made_fails_alone(tmp_path):
+    """A run built from an unusable student result (say, attacked images of the wrong shape) costs that run, not
+    the model's other runs; a model none of whose runs could be made says why."""
+
+    def unusable(r, ctx):
+        raise AssertionError("expected the attacked images of shape (10, 28, 28)")
+
+    exercise = checks.Exercise(
+        "00_0_demo",
+        models={"model": "model", "other": "other"},
+        runs={"good": ("model", "x"), "bad": ("model", unusable), "o": ("other", unusable)},
+    )
+    meta = {"results": {f"model:{m}": {"ok": {"array": "a0"}} for m in ("model", "other")}}
+    results = checks.Results(_results(tmp_path, meta, {"a0": np.frombuffer(b"PK", dtype=np.uint8)}))
+    ctx = checks.Context("00_0_demo", 1, {}, True, sent={"x": np.arange(3.0)})
+    archives, inputs = exercise.inputs_for_models(results, ctx)
+    assert list(archives) == ["model"] and list(inputs["model"]) == ["good"]
+    results.models["model"] = {"layers": [], "outputs": {"good": np.zeros(3)}, "run_errors": {}}
+    assert np.array_equal(results["good"], np.zeros(3))
+    with pytest.raises(checks.ResultMissing, match="of shape"):
+        results["bad"]
+    with pytest.raises(checks.ResultMissing, match="of shape"):
+        results["o"]
+    results.models["model"]["run_errors"]["good"] = "ValueError: No such layer: features"
+    with pytest.raises(checks.ResultMissing, match=r"could not be run for `good`.*features"):
+        results["good"]
+    with pytest.raises(ValueError, match="named like collected"):
+        checks.Exercise("00_0_demo", models={"m": "m"}, runs={"x": ("m", "x")}, collect={"x": "x"})
 
 
 def test_a_run_may_name_the_layer_whose_outputs_it_returns():

@@ -159,7 +159,8 @@ def test_the_clean_sandbox_gives_the_models_own_outputs_and_the_reasons_of_the_o
         np.testing.assert_allclose(good["outputs"]["one"][head], expected[head], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(good["outputs"]["two"][head], expected[head][:7], rtol=1e-5, atol=1e-6)
     assert "Lambda" in entries["bad"]["error"]
-    assert entries["broken"]["error"].startswith("the saved model could not be run")  # input "b" is missing
+    broken = entries["broken"]  # input "b" is missing: that run fails, the model itself loaded
+    assert "one" not in broken["outputs"] and "b" in broken["run_errors"]["one"]
 
 
 class _Zeroing(keras.constraints.Constraint):  # a notebook's own constraint, as 8.2's HexagonalKernel
@@ -205,7 +206,7 @@ def test_a_stand_in_replaces_a_students_layer_by_the_keras_layer_of_its_forward_
 
 def test_a_run_can_ask_for_the_outputs_of_a_named_layer(tmp_path):
     """18.1's Fréchet distances need the activations of the classifier's layer "features", computed in the clean
-    sandbox like the model's own outputs; a layer the model lacks is that model's error."""
+    sandbox like the model's own outputs; a layer the model lacks fails that run only, not the model's others."""
     keras.utils.set_random_seed(4)
     model = keras.Sequential(
         [keras.Input((5,)), keras.layers.Dense(6, activation="relu", name="features"), keras.layers.Dense(2)]
@@ -213,19 +214,60 @@ def test_a_run_can_ask_for_the_outputs_of_a_named_layer(tmp_path):
     x = np.random.default_rng(4).normal(size=(20, 5)).astype("float32")
     archives = {"m": _saved(model, tmp_path, "m.keras")}
     archives["other"] = archives["m"]
-    wanted = {"m": {"out": x, "feat": x}, "other": {"feat": x}}
+    wanted = {"m": {"out": x, "feat": x}, "other": {"feat": x, "out": x}}
     layers = {"m": {"feat": "features"}, "other": {"feat": "no_such_layer"}}
     box = sb.default_sandbox([ROOT / "data"])
     entries, _ = models.evaluate(archives, wanted, tmp_path / "work", box, sb.Limits(wall=120), ENV, layers=layers)
     features = keras.Model(model.inputs, model.get_layer("features").output).predict(x, verbose=0)
     np.testing.assert_allclose(entries["m"]["outputs"]["feat"], features, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(entries["m"]["outputs"]["out"], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-    assert "no_such_layer" in entries["other"]["error"]
+    assert "no_such_layer" in entries["other"]["run_errors"]["feat"] and "feat" not in entries["other"]["outputs"]
+    np.testing.assert_allclose(entries["other"]["outputs"]["out"], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 class AlwaysDropout(keras.layers.Dropout):  # a notebook's own Monte Carlo dropout, as 13.3's
     def call(self, inputs, training=None):
         return super().call(inputs, training=True)
+
+
+def test_a_crafted_archive_is_refused_alone_and_never_stops_the_grader(tmp_path):
+    """What an archive's reader raises (a config nested thousands deep, a zip member in a method Python cannot
+    unpack) is that model's refusal, not an exception that ends the grading of the whole class."""
+    data = _saved(_two_heads(), tmp_path)
+    deep = _rewritten(data, lambda c: c["config"].update(extra="[" * 5000 + "]" * 5000))
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    nested = io.BytesIO()
+    with zipfile.ZipFile(nested, "w") as archive:
+        for name, content in members.items():
+            deep_json = b'{"config": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+            archive.writestr(name, deep_json if name == "config.json" else content)
+    odd = io.BytesIO()
+    with zipfile.ZipFile(odd, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    raw = bytearray(odd.getvalue())
+    for offset in range(len(raw) - 4):  # every member's compression method -> 99 (AES), which zipfile cannot read
+        if raw[offset : offset + 4] in (b"PK\x03\x04", b"PK\x01\x02"):
+            at = offset + (8 if raw[offset + 2] == 3 else 10)
+            raw[at : at + 2] = (99).to_bytes(2, "little")
+    models.audit(deep)  # a long string is only a string
+    for bad in (nested.getvalue(), bytes(raw)):
+        with pytest.raises(models.ModelRefused):
+            models.audit(bad)
+
+
+def test_the_sandboxs_own_layers_pass_only_where_the_exercise_stands_them_in(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), AlwaysDropout(0.1, name="mc"), keras.layers.Dense(1)])
+    named = _rewritten(
+        _saved(model, tmp_path),
+        lambda c: c["config"]["layers"][1].update(
+            module=models.GRADER_MODULE, class_name="AlwaysOnDropout", registered_name=None
+        ),
+    )
+    with pytest.raises(models.ModelRefused, match="AlwaysOnDropout"):
+        models.audit(named)
+    models.audit(named, {"AlwaysDropout": "AlwaysOnDropout"})
 
 
 def test_the_sandboxs_own_always_on_dropout_stands_in_for_the_students(tmp_path):

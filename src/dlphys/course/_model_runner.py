@@ -7,7 +7,8 @@ student's notebook saved (``/grader/models/<name>.keras``, already audited by th
 one input) and what to run (``spec``: model -> list of input sets, and model -> {set: layer} for the sets that
 want the outputs of a named layer). Each model is loaded with ``safe_mode=True`` and only Keras's and dlphys's
 registered classes, and run with ``predict``. What comes back (``results``: JSON,
-``arrays``: ``.npz``) is each model's layers (name, class), its outputs per input set, or the error that stopped it.
+``arrays``: ``.npz``) is each model's layers (name, class), its outputs per input set and
+the error of each run that failed (``run_errors``), or the error that stopped the whole model.
 """
 
 import io
@@ -62,6 +63,24 @@ def _register_stand_ins(keras) -> None:
             return super().call(inputs, training=True)
 
 
+def _store(out, arrays: dict) -> dict:
+    """Put a model's output (an array, a dict of heads or a list) into ``arrays``; its reference for the JSON."""
+    if isinstance(out, dict):
+        keys = {}
+        for head, value in out.items():
+            arrays[key := f"a{len(arrays)}"] = np.asarray(value)
+            keys[str(head)] = key
+        return {"dict": keys}
+    if isinstance(out, (list, tuple)):
+        keys = []
+        for value in out:
+            arrays[key := f"a{len(arrays)}"] = np.asarray(value)
+            keys.append(key)
+        return {"list": keys}
+    arrays[key := f"a{len(arrays)}"] = np.asarray(out)
+    return {"array": key}
+
+
 def main() -> int:
     spec = json.loads(_read_channel("spec"))
     with np.load(io.BytesIO(_read_channel("inputs")), allow_pickle=False) as data:
@@ -79,33 +98,22 @@ def main() -> int:
         try:
             model = keras.saving.load_model(GRADER / "models" / f"{model_name}.keras", compile=False, safe_mode=True)
             entry["layers"] = [[layer.name, type(layer).__name__] for layer in model.layers]
-            entry["outputs"] = {}
+            entry["outputs"], entry["run_errors"] = {}, {}
             wanted = spec.get("layers", {}).get(model_name, {})
             parts = {}  # layer name -> the model up to that layer
             for set_name in sets:
-                run = model
-                if set_name in wanted:
-                    layer = wanted[set_name]
-                    if layer not in parts:
-                        parts[layer] = keras.Model(model.inputs, model.get_layer(layer).output)
-                    run = parts[layer]
-                out = run.predict(_inputs(flat, model_name, set_name), batch_size=1024, verbose=0)
-                if isinstance(out, dict):
-                    keys = {}
-                    for head, value in out.items():
-                        key = f"a{len(arrays)}"
-                        arrays[key] = np.asarray(value)
-                        keys[str(head)] = key
-                    entry["outputs"][set_name] = {"dict": keys}
-                elif isinstance(out, (list, tuple)):
-                    keys = []
-                    for value in out:
-                        arrays[key := f"a{len(arrays)}"] = np.asarray(value)
-                        keys.append(key)
-                    entry["outputs"][set_name] = {"list": keys}
-                else:
-                    arrays[key := f"a{len(arrays)}"] = np.asarray(out)
-                    entry["outputs"][set_name] = {"array": key}
+                try:  # a run that fails (a missing layer, inputs of the wrong shape) costs that run only
+                    run = model
+                    if set_name in wanted:
+                        layer = wanted[set_name]
+                        if layer not in parts:
+                            parts[layer] = keras.Model(model.inputs, model.get_layer(layer).output)
+                        run = parts[layer]
+                    out = run.predict(_inputs(flat, model_name, set_name), batch_size=1024, verbose=0)
+                    entry["outputs"][set_name] = _store(out, arrays)
+                except Exception as exc:
+                    entry["run_errors"][set_name] = f"{type(exc).__name__}: {exc}"[:500]
+                    traceback.print_exc()
         except Exception as exc:  # whatever stops a model is its own verdict
             entry = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             traceback.print_exc()

@@ -271,20 +271,24 @@ def run_job(job: Job) -> Result:
         results, reason = None, str(exc)
     if results is not None and exercise.models:
         # the saved models, run on the judge's inputs in a second sandbox without the student's code
-        archives, model_inputs = exercise.inputs_for_models(results, ctx)
-        if archives:
-            entries, seconds = models_api.evaluate(
-                archives,
-                model_inputs,
-                work / "models",
-                box,
-                job.limits,
-                job.env,
-                exercise.stand_ins,
-                exercise.run_layers,
-            )
-            results.models.update(entries)
-            result.seconds += seconds
+        try:
+            archives, model_inputs = exercise.inputs_for_models(results, ctx)
+            if archives:
+                entries, seconds = models_api.evaluate(
+                    archives,
+                    model_inputs,
+                    work / "models",
+                    box,
+                    job.limits,
+                    job.env,
+                    exercise.stand_ins,
+                    exercise.run_layers,
+                )
+                results.models.update(entries)
+                result.seconds += seconds
+        except Exception as exc:  # one student's saved models never stop the class's grading
+            why = f"the grader could not run the saved models ({type(exc).__name__}: {str(exc)[:200]})"
+            results.models.update({name: {"error": why} for name in exercise.models if name not in results.models})
     result.verdicts = [v.__dict__ for v in exercise.judge(results, ctx, reason)]
     if results is None:
         result.status = "failed"

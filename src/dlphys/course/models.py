@@ -61,7 +61,9 @@ def _inference_only(node) -> None:
             _inference_only(value)
 
 
-def _walk(node, path: str = "config") -> None:
+def _walk(node, path: str = "config", grader_layers: frozenset = frozenset()) -> None:
+    """Refuse what the judge will not load; ``grader_layers``: the clean sandbox's own layers this exercise's
+    ``stand_ins`` put in (no other model may name them)."""
     if isinstance(node, dict):
         if "class_name" in node:
             name, module = node.get("class_name"), node.get("module")
@@ -71,7 +73,7 @@ def _walk(node, path: str = "config") -> None:
                     "dlphys's classes, not code (write the computation with Keras layers)"
                 )
             special = module is None and isinstance(name, str) and name.startswith("__") and name != "__lambda__"
-            special = special or (module == GRADER_MODULE and name in GRADER_LAYERS)
+            special = special or (module == GRADER_MODULE and name in grader_layers)
             if not special and not (
                 isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in ALLOWED_MODULES)
             ):
@@ -82,10 +84,10 @@ def _walk(node, path: str = "config") -> None:
         for key, value in node.items():
             if key in ("function", "function_type", "module_name"):
                 raise ModelRefused(f"the model holds a function ({path}.{key}): the grader loads no code")
-            _walk(value, f"{path}.{key}")
+            _walk(value, f"{path}.{key}", grader_layers)
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            _walk(value, f"{path}[{i}]")
+            _walk(value, f"{path}[{i}]", grader_layers)
 
 
 def _stand_in(node, stand_ins: dict[str, str]) -> None:
@@ -132,16 +134,19 @@ def audit(data: bytes, stand_ins: dict[str, str] | None = None) -> bytes:
             config = json.loads(archive.read("config.json").decode("utf-8"))
             weights = archive.read("model.weights.h5")
             metadata = archive.read("metadata.json") if "metadata.json" in names else b"{}"
-    except (zipfile.BadZipFile, ValueError, KeyError, UnicodeDecodeError) as exc:
-        if isinstance(exc, ModelRefused):
-            raise
+    except ModelRefused:
+        raise
+    except Exception as exc:  # whatever a crafted archive raises (zip method, zlib, nesting) refuses it alone
         raise ModelRefused(f"the saved model is not a readable .keras archive ({type(exc).__name__})") from exc
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelRefused("the saved model's config.json is not a Keras model configuration")
     config.pop("compile_config", None)  # losses and metrics: not judged, and not loaded
-    _inference_only(config)
-    _stand_in(config, stand_ins or {})
-    _walk(config)
+    try:
+        _inference_only(config)
+        _stand_in(config, stand_ins or {})
+        _walk(config, grader_layers=frozenset(GRADER_LAYERS).intersection((stand_ins or {}).values()))
+    except RecursionError as exc:
+        raise ModelRefused("the saved model's configuration is nested deeper than any Keras model's") from exc
     if not weights.startswith(b"\x89HDF\r\n\x1a\n"):
         raise ModelRefused("the saved model's weights are not an HDF5 file")
     out = io.BytesIO()
@@ -187,7 +192,8 @@ def evaluate(
 
     ``inputs``: model -> {set name -> an array, a dict of arrays (named inputs) or a list of arrays (positional)}.
     ``layers``: model -> {set name -> a layer name}: for those sets the outputs of that layer, not of the model.
-    An entry is ``{"layers": [(name, class)], "outputs": {set: array | dict | list}}`` or ``{"error": why}``.
+    An entry is ``{"layers": [(name, class)], "outputs": {set: array | dict | list}, "run_errors": {set: why}}``
+    (a set whose run failed is in ``run_errors``, not ``outputs``) or ``{"error": why}``.
     """
     entries: dict[str, dict] = {}
     runnable: dict[str, bytes] = {}
@@ -266,6 +272,7 @@ def _decode(entry: dict, arrays: dict) -> dict:
             else:
                 outputs[set_name] = arrays[value]
         layers = [(str(n), str(c)) for n, c in entry["layers"]]
+        run_errors = {str(k): str(v)[:500] for k, v in dict(entry.get("run_errors") or {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError):
         return {"error": "the model evaluation returned malformed results"}
-    return {"layers": layers, "outputs": outputs}
+    return {"layers": layers, "outputs": outputs, "run_errors": run_errors}

@@ -47,6 +47,9 @@ from dlphys.course.submission import _read_regular as read_regular
 
 MAX_RESULTS_BYTES = 512 << 20
 """Largest ``results.npz`` the judge opens (a bigger one is itself the reason for 0 points)."""
+MAX_ELEMENTS = 32_000_000
+"""Most numbers one result may hold for a check (256 MB as floats): a judge that ran out of memory would stop the
+grading of the whole class."""
 
 
 class ResultMissing(AssertionError):
@@ -112,6 +115,9 @@ class Exercise:
         unknown = sorted({spec[0] for spec in self.runs.values()} - set(self.models))
         if unknown:
             raise ValueError(f"runs of undeclared models {unknown}: declare them in models=")
+        shadowed = sorted(set(self.runs) & set(self.collect))
+        if shadowed:
+            raise ValueError(f"runs named like collected results {shadowed}: a run would hide the collected value")
         for model, expression in self.models.items():
             self.collect[f"model:{model}"] = f"keras_bytes({expression})"
         self.checks: list[_Check] = []
@@ -160,11 +166,16 @@ class Exercise:
                 continue
             try:
                 inputs.setdefault(model, {})[run] = source(results, ctx) if callable(source) else _sent(ctx, source)
-            except Exception as exc:  # this model's input could not be made (e.g. from an unusable result)
-                results.models[model] = {"error": _why(exc)}
+            except Exception as exc:  # this run's input could not be made (an unusable result): it alone fails
+                results.run_errors[run] = _why(exc)
+        for model in list(archives):
+            if not inputs.get(model):  # nothing to run it on
+                failed = [results.run_errors[run] for run, spec in self.runs.items() if spec[0] == model]
+                if failed:
+                    results.models[model] = {"error": failed[0]}
                 del archives[model]
                 inputs.pop(model, None)
-        return {m: a for m, a in archives.items() if m in inputs}, inputs
+        return archives, inputs
 
     def check(self, task: str, points: float) -> Callable:
         """Register a check of ``task`` worth ``points`` (decorator)."""
@@ -247,6 +258,7 @@ class Results:
             raise ResultMissing("the results could not be read (not a mapping)")
         self.models: dict[str, dict] = {}  # filled by the grader: what the saved models gave in the clean sandbox
         self.runs: dict[str, str] = {}  # run name -> model (the exercise's ``runs``)
+        self.run_errors: dict[str, str] = {}  # run name -> why the grader could not make its inputs
 
     def model(self, name: str) -> dict:
         """What the saved model ``name`` gave in the clean sandbox: ``{"layers": ..., "outputs": {set: ...}}``."""
@@ -260,13 +272,19 @@ class Results:
     def __contains__(self, name: str) -> bool:
         if name in self.runs:
             entry = self.models.get(self.runs[name])
-            return isinstance(entry, dict) and name in entry.get("outputs", {})
+            return isinstance(entry, dict) and name in (entry.get("outputs") or {})
         entry = self._meta.get(name)
         return isinstance(entry, dict) and "ok" in entry
 
     def __getitem__(self, name: str):
         if name in self.runs:
-            outputs = self.model(self.runs[name])["outputs"]
+            if name in self.run_errors:
+                raise ResultMissing(self.run_errors[name])
+            entry = self.model(self.runs[name])
+            outputs = entry["outputs"]
+            if name in (entry.get("run_errors") or {}):
+                why = entry["run_errors"][name]
+                raise ResultMissing(f"the model `{self.runs[name]}` could not be run for `{name}`: {why}")
             if name not in outputs:
                 raise ResultMissing(f"the model `{self.runs[name]}` was not run on `{name}`")
             return outputs[name]
@@ -334,6 +352,8 @@ def available() -> list[str]:
 # --------------------------------------------------------------------------------- helpers for the checks
 def array(value, shape: tuple | None = None, name: str = "value") -> np.ndarray:
     """``value`` as a finite float array (of ``shape``, where ``None`` entries match any length)."""
+    if np.size(value) > MAX_ELEMENTS:  # before the float copy
+        raise AssertionError(f"expected {name} of at most {MAX_ELEMENTS:,} numbers, got {np.size(value):,}")
     try:
         out = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
