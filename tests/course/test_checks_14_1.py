@@ -285,3 +285,60 @@ def test_a_predict_that_is_the_network_only_where_it_used_to_be_compared_loses_t
     assert per_task["5"] == 1  # the loss formulas; not the likelihoods of the networks
     assert set(exercise.models) >= {"pion_mse", "noisy_cauchy", "gaussian_model", "mdn_model", "pid_model"}
     assert exercise.runs["raw_gaussian"] == ("gaussian_model", "x_mix") and len(ctx.sent["x_mix"]) == judge.N_FRESH
+
+
+def _huge_output_cheats(ctx, exact):
+    """Untrained networks (one constant Gaussian) that output a huge σ on a few particles at p > 4.99 GeV/c (the
+    Gaussian's ln σ = 25; an MDN component of weight e^-40 with ln σ = 25), and predict functions that return the
+    networks there and the exact statistics elsewhere: the judge's old tolerance, 1e-3 of the largest output, let
+    every other value through."""
+    delta, p = ctx.sent["delta_mix"].astype(float), ctx.sent["p_mix"]
+    k = PARAMS["N_COMPONENTS"]
+    huge = np.flatnonzero(p > 4.99)[:5]
+    assert len(huge) == 5
+    mean, log_std = np.mean(delta) / judge.SCALE, np.log(np.std(delta) / judge.SCALE)
+    raw_gaussian = np.tile([mean, log_std], (len(p), 1))
+    raw_gaussian[huge, 1] = 25.0
+    gaussian = [np.array(v) for v in exact["gaussian"]]
+    for kernel, model in zip(gaussian, judge.gaussian_from(raw_gaussian), strict=True):
+        kernel[huge] = model[huge]
+    raw_mdn = np.tile(np.concatenate([np.zeros(k), np.full(k, mean), np.full(k, log_std)]), (len(p), 1))
+    raw_mdn[huge, 0], raw_mdn[huge, 2 * k] = -40.0, 25.0
+    mdn = [np.array(v) for v in exact["mdn"]]
+    for kernel, model in zip(mdn, judge.mdn_from(raw_mdn, k), strict=True):
+        kernel[huge] = model[huge]
+    return {"gaussian": gaussian, "raw_gaussian": raw_gaussian}, {"mdn": mdn, "raw_mdn": raw_mdn}
+
+
+@pytest.mark.parametrize("which", ["gaussian", "mdn"])
+def test_a_predict_that_is_the_network_only_where_its_output_is_huge_loses_the_point(prepared, exact, which):
+    exercise, ctx = prepared
+    cheat = _huge_output_cheats(ctx, exact)[["gaussian", "mdn"].index(which)]
+    results = _results(ctx, exact, **cheat)
+    assert exercise.points(results, ctx)["5"] == 1  # the loss formulas only
+    with pytest.raises(AssertionError, match=f"computed from the outputs of {which}_model"):
+        judge.mixture_density_network_reaches_the_exact_entropy(results, ctx)
+
+
+@pytest.mark.parametrize("which", ["gaussian", "mdn"])
+def test_the_likelihoods_are_the_networks_not_the_predict_functions(prepared, exact, which, monkeypatch):
+    """Even were a predict function let through, the NLL that earns the point is the judge's run of the network."""
+    ctx = prepared[1]
+    cheat = _huge_output_cheats(ctx, exact)[["gaussian", "mdn"].index(which)]
+    results = _results(ctx, exact, **cheat)
+    monkeypatch.setattr(judge, "_from_model", lambda *args, **kwargs: None)
+    expected = "best single Gaussian" if which == "gaussian" else "exact density"
+    with pytest.raises(AssertionError, match=f"NLL of predict_{which} within .* of the {expected}"):
+        judge.mixture_density_network_reaches_the_exact_entropy(results, ctx)
+    monkeypatch.undo()
+    judge.mixture_density_network_reaches_the_exact_entropy(_results(ctx, exact), ctx)  # the honest one passes
+
+
+def test_a_model_that_differs_by_half_a_percent_on_a_few_particles_is_not_the_predict_function(prepared, exact):
+    """The tolerance is per element: 0.5 % off on 10 of 100 000 particles is caught (1e-3 of the largest value, the
+    old tolerance, let it through)."""
+    ctx = prepared[1]
+    raw = np.array(exact["raw_gaussian"])
+    raw[np.argsort(raw[:, 0])[:10], 0] *= 1.005  # the smallest means, near 90 keV
+    with pytest.raises(AssertionError, match="differs at 10 of"):
+        judge.mixture_density_network_reaches_the_exact_entropy(_results(ctx, exact, raw_gaussian=raw), ctx)

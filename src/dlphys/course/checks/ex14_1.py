@@ -19,11 +19,13 @@ The judge has the exact conditional density of the simulator (``energy_loss``), 
   (the one with the exact conditional mean and standard deviation); the classifier's cross-entropy within 0.03 nats of
   the exact posterior's (0.015);
 - checks that each predict function returns what the page says: its model's outputs on ``features(p)``, converted
-  (so a predict function that returns something other than the trained model earns nothing). The networks of
-  ``models`` (squared, absolute and Cauchy loss), ``models_noisy``, ``gaussian_model``, ``mdn_model`` and
-  ``pid_model`` are saved and run by the judge in a clean sandbox on every fresh particle; the Barron network (it
-  holds the page's own ``LearnedAlpha`` layer) and the quantile network (read through the student's
-  ``to_quantiles``) are still called in the student's kernel, on the first ``N_MODEL`` particles;
+  (so a predict function that returns something other than the trained model earns nothing), element by element
+  (relative 1e-3, plus 1e-3 of the column's median size: one huge output does not widen the others' tolerance).
+  The networks of ``models`` (squared, absolute and Cauchy loss), ``models_noisy``, ``gaussian_model``,
+  ``mdn_model`` and ``pid_model`` are saved and run by the judge in a clean sandbox on every fresh particle, and the
+  locations, likelihoods and cross-entropy above are computed from those runs, converted by the judge as the page
+  says; the Barron network (it holds the page's own ``LearnedAlpha`` layer) and the quantile network (read through
+  the student's ``to_quantiles``) are still called in the student's kernel, on the first ``N_MODEL`` particles;
 - regenerates the notebook's test particles from its parameters (``N_TEST``, ``SEED``) and recomputes ``coverage``,
   ``nll_gaussian``, ``nll_mdn``, ``nll_exact``, ``cross_entropy_net`` and ``cross_entropy_exact`` from the student's
   predictions on them.
@@ -194,11 +196,37 @@ def features(p) -> np.ndarray:
     return (np.log(np.asarray(p, dtype="float32")) / 1.6)[:, None].astype("float32")
 
 
-def _from_model(got, expected, what, model):
-    """A predict function must return what the page says it returns: its model's outputs, converted."""
-    assert np.allclose(got, expected, rtol=1e-3, atol=1e-3 * np.max(np.abs(expected))), (
-        f"expected {what} to be computed from the outputs of {model} as the page says; it is not"
-    )
+def _from_model(got, expected, what, model, floor):
+    """A predict function must return what the page says it returns: its model's outputs, converted.
+
+    Element by element, columns (n, m) being quantities: within 1e-3 relative plus 1e-3 of the column's median size
+    (at least ``floor``, in the column's unit), so that a few huge outputs do not widen the tolerance of the others.
+    """
+    got = np.asarray(got, dtype=float).reshape(len(got), -1)
+    expected = np.asarray(expected, dtype=float).reshape(len(expected), -1)
+    size = np.median(np.where(np.isfinite(expected), np.abs(expected), 0.0), axis=0)
+    close = np.isclose(got, expected, rtol=1e-3, atol=np.maximum(1e-3 * size, floor))
+    if not np.all(close):
+        row, column = np.argwhere(~close)[0]
+        raise AssertionError(
+            f"expected {what} to be computed from the outputs of {model} as the page says; it differs at "
+            f"{np.sum(~close)} of {close.size} values (e.g. {got[row, column]:.6g} where the model gives "
+            f"{expected[row, column]:.6g})"
+        )
+
+
+def gaussian_from(raw):
+    """(μ, σ) in keV from the outputs (μ, ln σ) of ``gaussian_model``, as the page converts them."""
+    with np.errstate(over="ignore"):  # an inf σ is then no match for the finite one predict_gaussian returns
+        return SCALE * raw[:, 0], SCALE * np.exp(raw[:, 1])
+
+
+def mdn_from(raw, k):
+    """(w, μ, σ), arrays (n, K), μ and σ in keV, from the outputs (logits, μ_k, ln σ_k) of ``mdn_model``."""
+    logits = raw[:, :k] - raw[:, :k].max(axis=1, keepdims=True)
+    w = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        return w, SCALE * raw[:, k : 2 * k], SCALE * np.exp(raw[:, 2 * k :])
 
 
 def rms_relative(a, b) -> float:
@@ -268,14 +296,11 @@ def barron_rho_is_the_general_robust_loss(r, ctx):
 @exercise.check(task="2", points=1)
 def each_location_network_learns_its_losss_minimiser(r, ctx):
     n = len(ctx.sent["p"])
-    got = _locations(r["pion"], LOCATION_LOSSES, n, "predict_pion")
-    for name in got:
-        _from_model(
-            got[name],
-            SCALE * array(r[f"raw_pion_{name}"], (n, None), "model output")[:, 0],
-            f"predict_pion({name!r}, p)",
-            f"models[{name!r}]",
-        )
+    kernel = _locations(r["pion"], LOCATION_LOSSES, n, "predict_pion")
+    got = {}  # the networks' own outputs, run by the judge, in keV: what earns the points
+    for name in kernel:
+        got[name] = SCALE * array(r[f"raw_pion_{name}"], (n, None), "model output")[:, 0]
+        _from_model(kernel[name], got[name], f"predict_pion({name!r}, p)", f"models[{name!r}]", floor=1e-2)
     limit = 0.02 if ctx.fast else 0.01
     for name, reference, statistic in (
         ("mse", ctx.kept["pion"]["mean"], "exact mean"),
@@ -300,10 +325,11 @@ def barron_likelihood_on_fresh_pions(r, ctx):
     assert np.all(c > 0) and np.all((alpha > 0) & (alpha < 2)), "expected c > 0 and 0 < α < 2 from barron_parameters"
     raw = array(r["raw_barron"], (N_MODEL, 3), "models['barron'] output")
     _from_model(
-        np.stack([mu[:N_MODEL], c[:N_MODEL], alpha[:N_MODEL]]),
-        np.stack([SCALE * raw[:, 0], SCALE * np.exp(raw[:, 1]), raw[:, 2]]),
+        np.column_stack([mu[:N_MODEL], c[:N_MODEL], alpha[:N_MODEL]]),
+        np.column_stack([SCALE * raw[:, 0], SCALE * np.exp(raw[:, 1]), raw[:, 2]]),
         "barron_parameters(p)",
         "models['barron']",
+        floor=np.array([1e-2, 1e-2, 1e-6]),  # keV, keV, α
     )
     nll = barron_rho(ctx.kept["delta_pions"] - mu, alpha, c) + np.log(c) + log_barron_z(alpha)
     gap = float(np.mean(nll) - np.mean(ctx.kept["nll_pions"]))
@@ -318,14 +344,11 @@ def barron_likelihood_on_fresh_pions(r, ctx):
 @exercise.check(task="3", points=1)
 def outliers_move_the_mean_not_the_median(r, ctx):
     n = len(ctx.sent["p"])
-    got = _locations(r["noisy"], LOCATION_LOSSES, n, "predict_noisy")
-    for name in got:
-        _from_model(
-            got[name],
-            SCALE * array(r[f"raw_noisy_{name}"], (n, None), "model output")[:, 0],
-            f"predict_noisy({name!r}, p)",
-            f"models_noisy[{name!r}]",
-        )
+    kernel = _locations(r["noisy"], LOCATION_LOSSES, n, "predict_noisy")
+    got = {}  # the networks' own outputs, run by the judge, in keV: what earns the points
+    for name in kernel:
+        got[name] = SCALE * array(r[f"raw_noisy_{name}"], (n, None), "model output")[:, 0]
+        _from_model(kernel[name], got[name], f"predict_noisy({name!r}, p)", f"models_noisy[{name!r}]", floor=1e-2)
     for name, reference, statistic, limit in (
         ("mse", ctx.kept["noisy"]["mean"], "exact mean with 1 % outliers", 0.035 if ctx.fast else 0.015),
         ("l1", ctx.kept["pion"]["median"], "exact median without outliers", 0.02 if ctx.fast else 0.012),
@@ -350,7 +373,7 @@ def quantiles_cover_fresh_particles(r, ctx):
     delta = ctx.sent["delta_mix"].astype(float)
     q = _quantiles(r["quantiles"], len(delta), "predict_quantiles(p)")
     raw = array(r["raw_quantiles"], (N_MODEL, len(TAUS)), "to_quantiles(quantile_model(...))")
-    _from_model(q[:N_MODEL], raw, "predict_quantiles(p)", "quantile_model through to_quantiles")
+    _from_model(q[:N_MODEL], raw, "predict_quantiles(p)", "quantile_model through to_quantiles", floor=1e-2)
     coverage = np.mean(delta[:, None] < q, axis=0)
     limit, band_limit = (0.03, 0.07) if ctx.fast else (0.02, 0.03)
     worst = float(np.max(np.abs(coverage - TAUS)))
@@ -385,10 +408,13 @@ def gaussian_and_mixture_likelihoods(r, ctx):
     _close(r["mdn_nll"], np.mean(mixture_nll(y, w, m[:, k : 2 * k], np.exp(m[:, 2 * k :]))), "mdn_nll")
 
 
-def _nll_figures(r, ctx, prefix, delta, k):
+def _gaussian_nll(delta, mu, sigma) -> float:
+    return float(np.mean(mixture_nll(delta, np.ones((len(delta), 1)), mu[:, None], sigma[:, None])))
+
+
+def _nll_figures(r, prefix, delta, k):
     n = len(delta)
-    mu, sigma = _pair(r[f"{prefix}gaussian"], n, "predict_gaussian(p)")
-    nll_gaussian = float(np.mean(mixture_nll(delta, np.ones((n, 1)), mu[:, None], sigma[:, None])))
+    nll_gaussian = _gaussian_nll(delta, *_pair(r[f"{prefix}gaussian"], n, "predict_gaussian(p)"))
     nll_mdn = float(np.mean(mixture_nll(delta, *_mdn(r[f"{prefix}mdn"], n, k, "predict_mdn(p)"))))
     return nll_gaussian, nll_mdn
 
@@ -397,25 +423,27 @@ def _nll_figures(r, ctx, prefix, delta, k):
 def mixture_density_network_reaches_the_exact_entropy(r, ctx):
     k = int(ctx.params["N_COMPONENTS"])
     delta = ctx.sent["delta_mix"].astype(float)
-    nll_gaussian, nll_mdn = _nll_figures(r, ctx, "", delta, k)
-    mu, sigma = _pair(r["gaussian"], len(delta), "predict_gaussian(p)")
-    raw = array(r["raw_gaussian"], (len(delta), 2), "gaussian_model output")
+    n = len(delta)
+    # the networks' own outputs, run by the judge on the fresh particles and converted as the page says: what earns
+    # the points; predict_gaussian and predict_mdn must return them
+    gaussian = gaussian_from(array(r["raw_gaussian"], (n, 2), "gaussian_model output"))
     _from_model(
-        np.stack([mu, sigma]),
-        SCALE * np.stack([raw[:, 0], np.exp(raw[:, 1])]),
+        np.column_stack(_pair(r["gaussian"], n, "predict_gaussian(p)")),
+        np.column_stack(gaussian),
         "predict_gaussian(p)",
         "gaussian_model",
+        floor=1e-2,  # keV
     )
-    w, mu, sigma = _mdn(r["mdn"], len(delta), k, "predict_mdn(p)")
-    raw = array(r["raw_mdn"], (len(delta), 3 * k), "mdn_model output")
-    logits = raw[:, :k] - raw[:, :k].max(axis=1, keepdims=True)
-    weights = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    mdn = mdn_from(array(r["raw_mdn"], (n, 3 * k), "mdn_model output"), k)
     _from_model(
-        np.concatenate([w, mu / SCALE, sigma / SCALE], axis=1),
-        np.concatenate([weights, raw[:, k : 2 * k], np.exp(raw[:, 2 * k :])], axis=1),
+        np.concatenate(_mdn(r["mdn"], n, k, "predict_mdn(p)"), axis=1),
+        np.concatenate(mdn, axis=1),
         "predict_mdn(p)",
         "mdn_model",
+        floor=np.repeat([1e-6, 1e-2, 1e-2], k),  # weights, keV, keV
     )
+    nll_gaussian = _gaussian_nll(delta, *gaussian)
+    nll_mdn = float(np.mean(mixture_nll(delta, *mdn)))
     nll_exact = float(np.mean(ctx.kept["nll_mix"]))
     limit = 0.06 if ctx.fast else 0.05
     assert nll_mdn - nll_exact < limit, (
@@ -429,7 +457,7 @@ def mixture_density_network_reaches_the_exact_entropy(r, ctx):
         f"yours is {nll_gaussian - floor:.3f} above it"
     )
     delta_test = ctx.sent["delta_test"].astype(float)
-    test_gaussian, test_mdn = _nll_figures(r, ctx, "test_", delta_test, k)
+    test_gaussian, test_mdn = _nll_figures(r, "test_", delta_test, k)
     for name, reference in (
         ("nll_gaussian", test_gaussian),
         ("nll_mdn", test_mdn),
@@ -445,12 +473,12 @@ def mixture_density_network_reaches_the_exact_entropy(r, ctx):
 def classifier_reaches_the_exact_posterior(r, ctx):
     species = ctx.kept["species_mix"]
     index = np.arange(len(species)), species
-    post = _probabilities(r["pid"], len(species), "predict_pid(p, delta)")
-    raw = array(r["raw_pid"], (len(species), 3), "pid_model output")
-    if not np.allclose(raw.sum(axis=1), 1, atol=1e-4) or np.any(raw < 0):  # logits
-        raw = np.exp(raw - raw.max(axis=1, keepdims=True))
-        raw = raw / raw.sum(axis=1, keepdims=True)
-    _from_model(post, raw, "predict_pid(p, delta)", "pid_model")
+    kernel = _probabilities(r["pid"], len(species), "predict_pid(p, delta)")
+    post = array(r["raw_pid"], (len(species), 3), "pid_model output")  # the network's own: what earns the point
+    if not np.allclose(post.sum(axis=1), 1, atol=1e-4) or np.any(post < 0):  # logits
+        post = np.exp(post - post.max(axis=1, keepdims=True))
+        post = post / post.sum(axis=1, keepdims=True)
+    _from_model(kernel, post, "predict_pid(p, delta)", "pid_model", floor=1e-6)
     excess = float(
         np.mean(-np.log(np.maximum(post[index], 1e-12))) - np.mean(-np.log(ctx.kept["posterior_mix"][index]))
     )
