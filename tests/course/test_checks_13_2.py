@@ -95,3 +95,14 @@ def test_a_predict_that_returns_the_exact_posterior_instead_of_the_network_earns
     per_task = exercise.points(results, ctx)
     assert per_task["1"] == 2 and per_task["2"] == 1  # energy_std, exact and gaussian_nll are the student's work
     assert per_task["3"] == per_task["4"] == per_task["5"] == 0
+
+
+@pytest.mark.parametrize(("widen", "shift"), [(1.6, 0.0), (0.6, 0.0), (1.0, 1.2)])
+def test_error_bars_that_do_not_cover_the_truth_on_fresh_lattices_lose_half_of_task_4(prepared, widen, shift):
+    """Task 4 counts coverages; the network's own must also be honest (0.683 and 0.95 within the page's
+    tolerance) on lattices it never saw: an untrained or miscalibrated network earns only the counting."""
+    exercise, ctx = prepared
+    verdicts = {v.name: v for v in exercise.judge(_results(ctx, widen, shift), ctx)}
+    assert verdicts["coverages_count_the_test_lattices"].points == 0.5
+    assert verdicts["error_bars_cover_the_truth_on_fresh_lattices"].points == 0
+    assert "fresh lattices" in verdicts["error_bars_cover_the_truth_on_fresh_lattices"].message

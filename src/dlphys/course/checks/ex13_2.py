@@ -16,7 +16,13 @@ on its own grid. It
 - runs the saved ``model`` on its copy of the test lattices, requires the student's ``predict`` to return its
   (μ, exp(ln σ)) there, and recomputes ``sigma_ratio``, ``mean_offset``, the coverages and the NLLs the notebook
   reports from those outputs and its own posterior. A ``predict`` that returns anything but the network (the exact
-  posterior, say) earns nothing.
+  posterior, say) earns nothing;
+- requires the network's error bars to be honest on the fresh lattices: μ ± σ and μ ± 1.96 σ hold the truth for
+  0.683 and 0.95 of them, within the page's tolerance of (4) (0.12 and 0.06 in fast mode, 0.05 and 0.025 in full).
+
+What it cannot see is how the network was trained: a network fitted to the exact posterior's (μ, ln σ) instead of
+by the Gaussian likelihood of the true temperatures, or one whose weights were set by hand to compute the energy and
+look up the posterior, gives the same outputs. That is for the instructor to read in the code.
 """
 
 import numpy as np
@@ -224,7 +230,7 @@ def sigma_ratio_and_mean_offset_describe_the_network(r, ctx):
         )
 
 
-@exercise.check(task="4", points=1)
+@exercise.check(task="4", points=0.5)
 def coverages_count_the_test_lattices(r, ctx):
     figures = _test_figures(r, ctx)
     for name in ("coverage", "coverage_exact"):
@@ -235,6 +241,16 @@ def coverages_count_the_test_lattices(r, ctx):
             assert abs(value - figures[name][level]) < 1.5 / len(ctx.kept["T_test"]), (
                 f"expected {name}[{level}] = the fraction of test lattices inside the interval; got {value:.4f}"
             )
+
+
+@exercise.check(task="4", points=0.5)
+def error_bars_cover_the_truth_on_fresh_lattices(r, ctx):
+    coverage = _fresh_figures(r, ctx)["coverage"]
+    tolerance = 0.12 if ctx.fast else 0.05  # the page's, for groups of 10 lattices at one temperature
+    assert abs(coverage["68"] - 0.683) < tolerance and abs(coverage["95"] - 0.95) < tolerance / 2, (
+        f"expected the network's μ ± σ and μ ± 1.96 σ to hold the true temperature of 0.683 and 0.95 of fresh lattices "
+        f"(within {tolerance} and {tolerance / 2}); yours hold {coverage['68']:.3f} and {coverage['95']:.3f}"
+    )
 
 
 @exercise.check(task="5", points=1)
