@@ -7,6 +7,10 @@ the clean sandbox returns, (μ, ln σ)) are made from the same numbers as the pr
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -25,6 +29,7 @@ PARAMS = {
     "E_RANGE": (18.5, 20.0),
     "OOD_RANGE": (20.0, 20.5),
     "E_BINS": [18.5, 18.75, 19.0, 19.25, 19.5, 19.75, 20.0],
+    "DROPOUT": 0.1,
     "SEED": 133,
 }
 ALE, EPI = 0.055, 0.02  # dex: the width of the common error and of each member's own error
@@ -58,6 +63,49 @@ def _passes(truth, seed, own=0.03):
     shared = truth + 0.06 * rng.standard_normal(len(truth))
     mus = shared + own * rng.standard_normal((judge.N_PASSES, len(truth)))
     return np.stack([mus, np.full_like(mus, np.log(0.06))], axis=-1).reshape(-1, 2)
+
+
+class _Results(dict):
+    """What the grader hands a check: collected values, and what the saved models gave in the clean sandbox."""
+
+    def __init__(self, values, models):
+        super().__init__(values)
+        self.models = models
+
+    def model(self, name):
+        return self.models[name]
+
+
+def _dropout_archive(rates, class_name="AlwaysDropout"):
+    """A saved dropout_model (.keras bytes, as collected) with dropout layers of ``rates`` of ``class_name`` written
+    as Keras writes them (the notebook's own AlwaysDropout has no module), and the layers (name, class) the clean
+    sandbox loads from it (AlwaysDropout stood in for by its AlwaysOnDropout). The check reads no weights."""
+    layers = [{"module": "keras.layers", "class_name": "InputLayer", "config": {"name": "input"}, "name": "input"}]
+    for k, rate in enumerate(rates):
+        layers.append(
+            {
+                "module": "keras.layers" if class_name == "Dropout" else None,
+                "class_name": class_name,
+                "config": {"name": f"drop_{k}", "trainable": True, "rate": rate, "seed": None, "noise_shape": None},
+                "registered_name": class_name,
+                "name": f"drop_{k}",
+            }
+        )
+    config = {"module": "keras", "class_name": "Functional", "config": {"name": "net", "layers": layers}}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n")
+    loaded = "AlwaysOnDropout" if class_name == "AlwaysDropout" else class_name
+    return np.frombuffer(out.getvalue(), dtype=np.uint8), [("input", "InputLayer")] + [
+        (f"drop_{k}", loaded) for k in range(len(rates))
+    ]
+
+
+def _with_dropout_model(results, rates, class_name="AlwaysDropout"):
+    """``results`` with a saved dropout_model whose dropout layers are ``rates`` of ``class_name``."""
+    archive, layers = _dropout_archive(rates, class_name)
+    return _Results({**results, "model:dropout_model": archive}, {"dropout_model": {"layers": layers, "outputs": {}}})
 
 
 def _combine(members):
@@ -103,7 +151,7 @@ def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
         }
 
     z = (sent["y_true"] - sent["y_pred"][:, 0]) / np.exp(sent["y_pred"][:, 1])
-    return {
+    values = {
         "features_fresh": kept["features_fresh"],
         "x_train_shape": np.array([p["N_TRAIN"], 162]),
         "x_val": kept["x_val"],
@@ -140,6 +188,7 @@ def _results(ctx, single_width=0.06, reported_width=0.06, members_differ=True):
         "ensemble_ood": ensemble_ood,
         "dropout_ood": dropout_ood,
     }
+    return _with_dropout_model(values, [p["DROPOUT"], p["DROPOUT"]])  # the page's network: two AlwaysDropout
 
 
 def test_calibrated_estimators_earn_every_point(prepared):
@@ -226,8 +275,12 @@ def test_an_ensemble_of_networks_that_ignore_the_footprint_loses_its_calibration
     results = _results(ctx)
     n = judge.N_GRADER
     members = np.stack([np.stack([np.full(n, 19.25 + 0.001 * k), np.full(n, 0.43)]) for k in range(5)])
-    results["members_fresh"], results["ensemble_fresh"] = list(members), _combine(members)
-    assert exercise.points(results, ctx)["3"] == 1  # combined by the recipe, but not a calibrated energy
+    for k, member in enumerate(members):  # the saved members, as the judge runs them
+        results[f"member_fresh_{k}"] = _saved(member)
+    results["ensemble_fresh"] = _combine(members)
+    verdicts = {v.name: v.points for v in exercise.judge(results, ctx)}
+    assert verdicts["ensemble_combines_its_members_by_the_recipe"] == 1  # combined by the recipe,
+    assert verdicts["ensemble_is_calibrated_on_fresh_showers"] == 0  # but not a calibrated energy
 
 
 def test_predict_functions_that_are_not_the_networks_earn_nothing_for_them(prepared):
@@ -259,3 +312,41 @@ def test_mc_dropout_is_judged_on_the_saved_dropout_model_with_the_sandboxs_own_d
     truth = ctx.kept["logE"][: judge.N_DROPOUT]
     results["dropout_passes"] = _passes(truth + 0.3, 12)  # predict_dropout is fine, the saved network is not
     assert exercise.points(results, ctx)["4"] == 0
+
+
+@pytest.mark.parametrize(
+    ("rates", "class_name", "expected"),
+    [
+        ([0.5, 0.5], "AlwaysDropout", "DROPOUT = 0.1; yours have [0.5, 0.5]"),  # another rate than the page's
+        ([0.1, 0.3], "AlwaysDropout", "yours have [0.1, 0.3]"),
+        ([], "AlwaysDropout", "finds none"),  # no dropout at all: the passes' spread comes from elsewhere
+        ([0.1, 0.1], "Dropout", "finds none"),  # Keras's own Dropout: off at prediction
+    ],
+)
+def test_a_dropout_model_without_the_pages_always_dropout_loses_task_4(prepared, rates, class_name, expected):
+    """Passes that look right are not enough: the saved dropout_model must hold AlwaysDropout(DROPOUT)."""
+    exercise, ctx = prepared
+    results = _with_dropout_model(_results(ctx), rates, class_name)
+    (verdict,) = [v for v in exercise.judge(results, ctx) if v.task == "4"]
+    assert verdict.points == 0 and expected in verdict.message
+    assert sum(exercise.points(results, ctx).values()) == 9
+
+
+def test_the_pages_dropout_network_as_keras_saves_it_has_the_pages_rate(tmp_path):
+    """The rates come from the configuration as the judge audits it: the page's network (untrained), saved by Keras."""
+    keras = pytest.importorskip("keras")
+
+    class AlwaysDropout(keras.layers.Dropout):
+        def call(self, inputs, training=None):
+            return super().call(inputs, training=True)
+
+    inputs = keras.Input((162,))
+    h = AlwaysDropout(PARAMS["DROPOUT"])(keras.layers.BatchNormalization()(keras.layers.Dense(8)(inputs)))
+    h = AlwaysDropout(PARAMS["DROPOUT"])(keras.layers.Dense(4)(h))
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    model.save(tmp_path / "dropout_model.keras")
+    data = np.frombuffer((tmp_path / "dropout_model.keras").read_bytes(), dtype=np.uint8)
+    # the layers as the clean sandbox loads them: the student's class stood in for by the sandbox's own
+    layers = [(x.name, "AlwaysOnDropout" if isinstance(x, AlwaysDropout) else type(x).__name__) for x in model.layers]
+    results = _Results({"model:dropout_model": data}, {"dropout_model": {"layers": layers, "outputs": {}}})
+    assert judge._dropout_rates(results) == [PARAMS["DROPOUT"], PARAMS["DROPOUT"]]

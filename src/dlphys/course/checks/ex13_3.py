@@ -16,7 +16,9 @@ detector records (``signal``, ``time``, ``triggered``), never the truth. The jud
   network rms below 0.11 dex and pull std within [0.7, 1.5]; ensemble 68 % coverage within 0.1 of 0.683 and rms
   below that bound and at most 0.002 dex above the single network's; MC dropout: σ_epi > 0, the same μ for two
   showers alone as among the others, 68 % coverage within (0.5, 0.9), rms at most 0.02 dex above the bound and the
-  single network's; full mode: 0.075, [0.85, 1.25], 0.06, (0.6, 0.88), 0.008);
+  single network's; full mode: 0.075, [0.85, 1.25], 0.06, (0.6, 0.88), 0.008); ``dropout_model`` must hold the
+  page's ``AlwaysDropout`` at the page's rate ``DROPOUT`` (the judge reads the rate from the configuration it
+  audited and ran, and the class from the layers the clean sandbox loaded);
 - requires ``predict_nll`` and ``predict_ensemble`` on its fresh showers to be those networks' outputs, converted and
   combined as the page says (a predict function that is not the trained network earns nothing);
 - calls ``evaluate`` on values it draws against its own, and recomputes ``evaluation``, ``scaling`` and
@@ -26,11 +28,15 @@ detector records (``signal``, ``time``, ``triggered``), never the truth. The jud
   largest training set.
 """
 
+import io
+import json
 import warnings
+import zipfile
 
 import numpy as np
 from scipy import stats
 
+from dlphys.course import models
 from dlphys.course.checks import Exercise, array, number
 from dlphys.datasets import airshower
 
@@ -215,6 +221,28 @@ def _dropout(r) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mu.mean(0), np.sqrt(np.mean(sigma**2, 0)), mu.std(0)
 
 
+def _stand_in_rates(node) -> list:
+    """The rates of the sandbox's always-on dropout (the student's ``AlwaysDropout``) in a model configuration."""
+    if isinstance(node, list):
+        return [rate for value in node for rate in _stand_in_rates(value)]
+    if not isinstance(node, dict):
+        return []
+    found = [rate for value in node.values() for rate in _stand_in_rates(value)]
+    if node.get("class_name") == "AlwaysOnDropout" and node.get("module") == models.GRADER_MODULE:
+        found.append((node.get("config") or {}).get("rate"))
+    return found
+
+
+def _dropout_rates(r) -> list:
+    """The rates of the always-on dropout layers of the saved dropout_model, as the judge ran it: the layers the clean
+    sandbox loaded must include them, and the rates are read from the configuration it audited (the same archive)."""
+    classes = [kind for _, kind in r.model("dropout_model")["layers"]]
+    data = models.audit(np.asarray(r["model:dropout_model"], dtype=np.uint8).tobytes(), exercise.stand_ins)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        rates = _stand_in_rates(json.loads(archive.read("config.json").decode("utf-8")))
+    return rates if "AlwaysOnDropout" in classes else []
+
+
 def _rms(mu, truth) -> float:
     return float(np.sqrt(np.mean((mu - truth) ** 2)))
 
@@ -327,6 +355,15 @@ def dropout_stays_on_and_does_not_depend_on_the_batch(r, ctx):
     assert np.all(shift < 0.5), (
         f"expected two showers alone to get the μ they get among the others; they differ by {shift.round(2)} error "
         "bars (BatchNormalization in training mode?)"
+    )
+    # the saved dropout_model: the page's AlwaysDropout(DROPOUT), run by the judge as its own always-on Dropout
+    rate, rates = ctx.params["DROPOUT"], _dropout_rates(r)
+    assert rates, (
+        f"expected dropout_model to hold the page's AlwaysDropout(DROPOUT) layers (DROPOUT = {rate}) after its hidden "
+        "layers, as build_dropout_network builds them; the grader finds none in the saved model"
+    )
+    assert all(isinstance(x, (int, float)) and np.isclose(x, rate) for x in rates), (
+        f"expected every AlwaysDropout of dropout_model at the page's rate DROPOUT = {rate}; yours have {rates}"
     )
     # the quality: the saved dropout_model's own passes, run by the judge
     truth = truth[:N_DROPOUT]
