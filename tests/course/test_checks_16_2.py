@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from dlphys.course import checks
 from dlphys.course.checks import Context
@@ -44,13 +45,11 @@ def _results(ctx, degrade=0.0):
         return np.clip(1 / (1 + np.exp(-logit)), 1e-9, 1 - 1e-9)
 
     y_test = ctx.kept["y_test"]
-    from sklearn.metrics import roc_auc_score
-
     cwola_test = [cwola_output(noisy(test_p), *pair) for pair in PAIRS]
     p_cwola = judge.inversion(cwola_test[0], 0.8, 0.2)
     llp_test = noisy(test_p)
     return {
-        "trained_fresh": noisy(fresh_p)[:, None],
+        "trained_fresh": (1 - noisy(fresh_p))[:, None],  # trained on the grader's swapped labels
         "supervised_test": test_p[:, None],
         "auc_supervised": roc_auc_score(y_test, test_p),
         "cwola_pairs": sorted(str(pair) for pair in PAIRS),
@@ -71,6 +70,46 @@ def _results(ctx, degrade=0.0):
 def test_the_exact_likelihood_ratio_earns_every_point(prepared):
     exercise, ctx = prepared
     assert exercise.points(_results(ctx), ctx) == {"1": 2, "2": 3, "3": 2, "4": 2, "5": 1}
+
+
+def test_train_classifier_gets_swapped_labels_and_shuffled_columns(prepared):
+    """The grader's training sample: labels 1 for background, the five columns in the order ``columns``."""
+    exercise, ctx = prepared
+    columns = ctx.kept["columns"]
+    assert sorted(columns) == list(range(5)) and list(columns) != list(range(5))
+    x = ctx.sent["x_train"][:, np.argsort(columns)]  # back in the page's order
+    assert roc_auc_score(ctx.sent["y_train"], planing.signal_probability(x)) < 0.1
+    assert np.array_equal(ctx.kept["x_columns"], ctx.kept["x"][:, columns])
+    assert exercise.runs["trained_fresh"][1](None, ctx) is ctx.kept["x_columns"]  # run on the columns it learnt
+    assert exercise.models["trained"] == "train_classifier(inputs['x_train'], inputs['y_train'], 3)"
+
+
+def test_a_train_classifier_that_ignores_the_data_it_is_given_loses_its_point(prepared):
+    """A fixed network, even the exact P(signal | x) (on the columns in the page's order, its best case), ranks the
+    fresh events the wrong way round for the labels the grader trained with."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    results["trained_fresh"] = planing.signal_probability(ctx.kept["x"])[:, None]
+    verdicts = {v.name: v for v in exercise.judge(results, ctx)}
+    assert verdicts["train_classifier_reaches_the_optimum"].points == 0
+    assert "does it learn from the x and y it is given?" in verdicts["train_classifier_reaches_the_optimum"].message
+    assert exercise.points(results, ctx)["1"] == 1  # auc_supervised still counts
+
+
+def test_the_supervised_network_in_place_of_cwola_models_loses_their_points(prepared):
+    """Pairs 1–3 answered by the supervised network (the exact P(signal | x), its best case): the same AUC, but an
+    output far from h/(1 − h) = L_M of their fractions; the numbers reported from it still count."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    test_p = ctx.kept["p_exact_test"]
+    for k, pair in enumerate(PAIRS[1:], start=1):
+        results[f"cwola_fresh_{k}"] = planing.signal_probability(ctx.kept["x"])[:, None]
+        results[f"cwola_test_{k}"] = test_p[:, None]
+        results["auc_cwola"][str(pair)] = roc_auc_score(ctx.kept["y_test"], test_p)
+    verdicts = {v.name: v for v in exercise.judge(results, ctx)}
+    assert verdicts["cwola_models_reach_the_criteria_on_fresh_events"].points == 0
+    assert "(0.7, 0.3)" in verdicts["cwola_models_reach_the_criteria_on_fresh_events"].message
+    assert exercise.points(results, ctx) == {"1": 2, "2": 1, "3": 2, "4": 2, "5": 1}
 
 
 def test_the_bump_optimum_is_what_a_network_reaches(prepared):
