@@ -11,6 +11,12 @@ back (which must be the saved generator's). ``generate`` must return the saved g
 Fréchet distance and class histogram the notebook reports is recomputed here from those activations and
 probabilities (:func:`dlphys.metrics.frechet_distance`, the notebook's own yardstick), so a number that does not
 come from the student's networks and the data fails.
+
+The quality criteria (brightness and variety, the Fréchet distance against the floor, an untrained generator and
+random pixels, mode collapse) are judged on the saved generator's images of latent vectors the judge draws itself
+from the page's prior U(-1, 1)^LATENT, never on the vectors of the student's ``sample_latent`` (which could pick
+the good ones), and against an untrained generator of the page's recipe that the judge draws with its own weights,
+never against the student's ``epoch_samples[0]`` (which could be noise).
 """
 
 import numpy as np
@@ -40,6 +46,13 @@ def _returned_latent(key):
     return returned(key, lambda ctx: (None, ctx.params["LATENT"]))
 
 
+# The generator's outputs for the judge's latent vectors z_quality as they came back from the notebook, turned into
+# pixels and scaled as the page's features does; the checks compare them with the saved generator's own outputs.
+_quality_source = returned(
+    "quality_outputs", lambda ctx: (len(ctx.sent["z_quality"]), 28, 28), lambda x: _scale(_pixels(x))
+)
+
+
 exercise = Exercise(
     "18_1_fashion_gan",
     # saved, and run by the judge in a clean sandbox
@@ -49,22 +62,25 @@ exercise = Exercise(
         "p_real": ("model", "x_real"),
         "track_images": ("generator", "z_track"),
         "p_classifier": ("classifier", "x_ref"),
-        # generate's images, made again from the latent vectors the student's sample_latent draws for its seeds
+        # generate's images, made again from the latent vectors the student's sample_latent draws for its seeds: only
+        # to check that generate is the saved generator
         "generator_fd": ("generator", _returned_latent("latent_fd")),
         "generator_fresh": ("generator", _returned_latent("latent_fresh")),
-        "generator_fresh_fd": ("generator", _returned_latent("latent_fresh_fd")),
+        # the images every quality criterion is judged on: of latent vectors the judge draws from the prior
+        "generator_quality": ("generator", "z_quality"),
         # the activations of the classifier's layer "features"
         "layer_check": ("classifier", _sent_images("check"), "features"),
         "f_ref": ("classifier", "x_ref", "features"),
         "f_train": ("classifier", _sent_images("train"), "features"),
         "f_baseline": ("classifier", _sent_images("gaussian"), "features"),
+        "f_untrained": ("classifier", lambda r, ctx: _scale(ctx.kept["untrained"]), "features"),
         "f_noise": ("classifier", _sent_images("noise"), "features"),
         "f_generated": ("classifier", _returned_images("generated_fd"), "features"),
         "f_epoch_first": ("classifier", _returned_images("epoch_samples_first"), "features"),
         "f_epoch_last": ("classifier", _returned_images("epoch_samples_last"), "features"),
-        "f_fresh": ("classifier", _returned_images("generate_fresh_fd"), "features"),
+        "f_fresh": ("classifier", _quality_source, "features"),
         "p_generated": ("classifier", _returned_images("generated_fd")),
-        "p_fresh": ("classifier", _returned_images("generate_fresh")),
+        "p_fresh": ("classifier", _quality_source),
     },
     collect={
         "latent": (
@@ -73,14 +89,13 @@ exercise = Exercise(
         ),
         "latent_fd": "sample_latent(int(inputs['n_fd']), np.random.default_rng(0))",
         "latent_fresh": "sample_latent(1000, np.random.default_rng(int(inputs['seed_fresh'])))",
-        "latent_fresh_fd": "sample_latent(int(inputs['n_fd']), np.random.default_rng(int(inputs['seed_fresh'])))",
         "x_test_shape": "list(np.shape(x_test))",
         "x_test_rows": "np.asarray(x_test)[inputs['rows']]",
         "y_test": "np.asarray(y_test)",
         "generate_a": "[generate(64, seed=int(inputs['seed_a'])) for _ in range(2)]",
         "generate_b": "generate(64, seed=int(inputs['seed_b']))",
         "generate_fresh": "generate(1000, seed=int(inputs['seed_fresh']))",
-        "generate_fresh_fd": "generate(int(inputs['n_fd']), seed=int(inputs['seed_fresh']))",
+        "quality_outputs": "generator.predict(inputs['z_quality'], verbose=0)",
         "generated_fd": "generate(int(inputs['n_fd']), seed=0)",
         "d_losses": "d_losses",
         "g_losses": "g_losses",
@@ -109,6 +124,19 @@ def _gaussian_pixel_images(images_train, n, seed):
     return np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(n, 28, 28)
 
 
+def _untrained_generator_images(z, rng):
+    """Images (uint8) of an untrained generator of the page's recipe, with weights drawn with ``rng`` as Keras
+    initialises them: Dense 256 and 512 (Glorot uniform, zero bias), each with LeakyReLU(0.2) and a
+    BatchNormalization in its initial state, then Dense 784 with tanh. The judge's stand-in for epoch 0."""
+    x, fan_in = np.asarray(z, dtype="float64"), np.shape(z)[1]
+    for units in (256, 512, 28 * 28):
+        limit = np.sqrt(6.0 / (fan_in + units))
+        x = x @ rng.uniform(-limit, limit, size=(fan_in, units))
+        x = np.tanh(x) if units == 28 * 28 else np.where(x > 0, x, 0.2 * x) / np.sqrt(1.0 + 1e-3)
+        fan_in = units
+    return _pixels(x).astype(np.uint8).reshape(len(x), 28, 28)
+
+
 @exercise.inputs
 def fresh(ctx):
     p = ctx.params
@@ -129,6 +157,8 @@ def fresh(ctx):
         "x_real": _scale(images_test[rng.choice(n_test, 500, replace=False)]),
         "rows": np.concatenate([real_rows, fake_rows]),
         "z_track": np.random.default_rng(1).uniform(-1.0, 1.0, size=(n_fd, p["LATENT"])).astype("float32"),
+        # the latent vectors of the quality criteria, from the page's prior U(-1, 1)^LATENT
+        "z_quality": rng.uniform(-1.0, 1.0, size=(max(n_fd, 1000), p["LATENT"])).astype("float32"),
         "x_ref": _scale(images_test[:n_fd]),
         "reference": images_test[:n_fd],
         "train": images_train[:n_fd],
@@ -150,6 +180,7 @@ def fresh(ctx):
         "real_mean": float(images_test[:1000].mean()),
         "real_pixel_std": float(np.std(images_test[:1000].astype(float), axis=0).mean()),
         "steps": len(images_train) // p["BATCH_SIZE"],
+        "untrained": _untrained_generator_images(rng.uniform(-1.0, 1.0, size=(n_fd, p["LATENT"])), rng),
     }
     return sent, kept
 
@@ -177,8 +208,28 @@ def _generated(r, name, run, n):
     return images
 
 
+def _quality(r, ctx):
+    """The saved generator's images (pixel values) of the judge's latent vectors ``z_quality``; the outputs that came
+    back from the notebook for them, on which the classifier's runs ``f_fresh`` and ``p_fresh`` are made, must be
+    those images."""
+    n = len(ctx.sent["z_quality"])
+    made = _pixels(array(r["generator_quality"], (n, 28, 28), "the generator's images of the grader's latent vectors"))
+    got = _pixels(array(r["quality_outputs"], (n, 28, 28), "generator.predict(z) of the grader's latent vectors z"))
+    assert np.abs(got - made).max() <= 1 and np.mean(got == made) > 0.99, (
+        "expected generator.predict(z) in the notebook to give the saved generator's images of the grader's latent "
+        "vectors z"
+    )
+    return made
+
+
 def _features(r, name, n):
     return array(r[name], (n, None), f"features of {n} images")
+
+
+def _fresh_features(r, ctx):
+    """The features of the saved generator's images of the first N_FD of the judge's latent vectors."""
+    n = len(ctx.sent["z_quality"])
+    return array(r["f_fresh"], (n, None), f"features of {n} images")[: ctx.params["N_FD"]]
 
 
 def _fd(r, a, b, n):
@@ -242,7 +293,8 @@ def generate_returns_pixel_images_of_its_seed(r, ctx):
 
 @exercise.check(task="2", points=1)
 def generated_images_look_like_clothes(r, ctx):
-    images = _generated(r, "generate_fresh", "generator_fresh", 1000)
+    _generated(r, "generate_fresh", "generator_fresh", 1000)
+    images = _quality(r, ctx)[:1000]
     mean, real_mean = images.mean(), ctx.kept["real_mean"]
     assert abs(mean - real_mean) < 0.3 * real_mean, (
         f"expected the mean pixel value of generated images within 30 % of that of real images, got {mean:.1f}"
@@ -331,14 +383,18 @@ def frechet_distances_are_recomputed(r, ctx):
 def generator_is_far_closer_to_real_images_than_noise(r, ctx):
     n = ctx.params["N_FD"]
     _generated(r, "generated_fd", "generator_fd", n)
-    _generated(r, "generate_fresh_fd", "generator_fresh_fd", n)
-    floor, generated = _fd(r, "f_train", "f_ref", n), _fd(r, "f_generated", "f_ref", n)
-    untrained = _fd(r, "f_epoch_first", "f_ref", n)
-    assert floor < generated, "expected the real-image floor below the GAN's Fréchet distance"
-    assert generated < untrained / 3, (
-        f"expected training to cut the Fréchet distance by 3x, got {untrained:.2f} -> {generated:.2f}"
+    _quality(r, ctx)
+    fresh = frechet_distance(_fresh_features(r, ctx), _features(r, "f_ref", n))
+    floor, untrained = _fd(r, "f_train", "f_ref", n), _fd(r, "f_untrained", "f_ref", n)
+    assert floor < fresh, (
+        f"expected the real-image floor {floor:.2f} below the Fréchet distance of the generator's images, got "
+        f"{fresh:.2f}"
     )
-    fresh, noise = _fd(r, "f_fresh", "f_ref", n), _fd(r, "f_noise", "f_ref", n)
+    assert fresh < untrained / 3, (
+        f"expected training to cut the Fréchet distance of an untrained generator of the page's recipe by 3x, got "
+        f"{untrained:.2f} -> {fresh:.2f}"
+    )
+    noise = _fd(r, "f_noise", "f_ref", n)
     assert fresh < noise / 2, (
         f"expected fresh generated images far closer to real images than random pixels: {fresh:.2f} against "
         f"{noise:.2f} for random pixels"
@@ -360,7 +416,9 @@ def class_fractions_are_recomputed(r, ctx):
 @exercise.check(task="4", points=1)
 def no_mode_collapse_on_fresh_latent_vectors(r, ctx):
     _generated(r, "generate_fresh", "generator_fresh", 1000)
-    fractions = _fractions(r["p_fresh"], 1000)
+    _quality(r, ctx)
+    probs = array(r["p_fresh"], (len(ctx.sent["z_quality"]), 10), "classifier.predict(images)")
+    fractions = _fractions(probs[:1000], 1000)
     present = int(np.sum(fractions >= 0.02))
     assert fractions.max() < 0.4, f"expected no class above 40 % of fresh generated images, got {fractions.max():.2f}"
     assert present >= 6, f"expected at least 6 classes with >= 2 % of fresh generated images, got {present}"
