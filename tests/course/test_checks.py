@@ -145,6 +145,8 @@ def test_results_behind_a_link_are_not_read(tmp_path):
 def test_a_run_of_a_saved_model_reads_like_a_collected_value_and_says_why_it_is_missing(tmp_path):
     exercise = checks.Exercise("00_0_demo", models={"model": "model"}, runs={"model_test": ("model", "x")})
     assert exercise.collect == {"model:model": "keras_bytes(model)"}
+    both = checks.Exercise("00_0_demo", collect={"y": "model.predict(inputs['x'])"}, models={"model": "model"})
+    assert list(both.collect) == ["model:model", "y"]  # saved before any expression sees the judge's inputs
     meta = {"results": {"model:model": {"error": "NameError: name 'model' is not defined"}}}
     results = checks.Results(_results(tmp_path, meta))
     ctx = checks.Context("00_0_demo", 1, {}, True, sent={"x": np.ones((2, 3))})

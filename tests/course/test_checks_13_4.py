@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -113,6 +115,8 @@ def _results(ctx, standard_pgd=0.6, robust_pgd=0.85):
         "robust_clean_fresh": _probabilities(y, 0.96, 5),
         "robust_pgd_fresh": {"x": _within(x, 0.1, 6), "p": _probabilities(y, robust_pgd, 6)},
         "robust_transfer": _probabilities(y, max(robust_pgd, standard_pgd) + 0.05, 7),
+        "pgd_judge": _probabilities(y, standard_pgd, 10),  # the networks on the judge's own PGD of them
+        "robust_pgd_judge": _probabilities(y, robust_pgd, 11),
         "acc_fgsm": _curve(0.75, 0.97),
         "acc_pgd": _curve(standard_pgd, 0.97),
         "acc_noise": _curve(0.95, 0.97),
@@ -126,9 +130,9 @@ def _results(ctx, standard_pgd=0.6, robust_pgd=0.85):
     }
 
 
-def _points(exercise, results, ctx):
-    """The points of ``results``, written as {"x": attacked images, "p": the network's outputs on them}: the attack's
-    images come back from the sandbox, the outputs are the judge's runs of the saved network on them."""
+def _flat(results):
+    """``results`` with {"x": attacked images, "p": the network's outputs on them} split into the two results: the
+    attack's images come back from the sandbox, the outputs are the judge's runs of the saved network on them."""
     results = dict(results)
     for key, run in (("fgsm_model", "fgsm_p"), ("pgd_model", "pgd_p"), ("robust_pgd_fresh", "robust_pgd_p")):
         if isinstance(results.get(key), dict):
@@ -136,7 +140,12 @@ def _points(exercise, results, ctx):
     if isinstance(results.get("flip_cnn"), dict):
         flip = results["flip_cnn"]
         results["flip_cnn"], results["ising_z0"], results["ising_z"] = flip["a"], flip["z0"], flip["z"]
-    return exercise.points(results, ctx)
+    return results
+
+
+def _points(exercise, results, ctx):
+    """The points of ``results`` (written as for :func:`_flat`)."""
+    return exercise.points(_flat(results), ctx)
 
 
 def test_exact_attacks_and_a_working_model_earn_every_point(prepared):
@@ -204,11 +213,53 @@ def test_a_model_robust_that_is_the_standard_model_loses_the_points_of_task_3(pr
     exercise, ctx = prepared
     results = _results(ctx)
     results.update(
-        robust_clean_fresh=results["clean"], robust_pgd_fresh=results["pgd_model"], robust_transfer=results["clean"]
+        robust_clean_fresh=results["clean"],
+        robust_pgd_fresh=results["pgd_model"],
+        robust_transfer=results["clean"],
+        robust_pgd_judge=results["pgd_judge"],
     )
     assert _points(exercise, results, ctx)["3"] == 0  # the reported 0.85 does not describe it either
     masked = {**_results(ctx), "robust_transfer": _probabilities(ctx.sent["y"], 0.6, 8)}  # gradient masking
     assert _points(exercise, masked, ctx)["3"] == 1
+
+
+def test_a_pgd_that_holds_back_on_model_robust_cannot_make_a_standard_network_robust(prepared):
+    """The hole of a review: ``pgd`` returns its input when given ``model_robust`` (the images stay in the ε-ball, so
+    its "PGD accuracy" is its clean accuracy) and ``model_robust`` is a second standard network, which resists the
+    transfer images fairly well. Under the judge's own PGD it is as fragile as ``model``: task 3 earns nothing."""
+    exercise, ctx = prepared
+    x, y = ctx.sent["x"], ctx.sent["y"]
+    results = _results(ctx)
+    results.update(
+        robust_clean_fresh=_probabilities(y, 0.96, 5),
+        robust_pgd_fresh={"x": x, "p": _probabilities(y, 0.96, 5)},  # pgd(model_robust, ...) returned x
+        robust_transfer=_probabilities(y, 0.8, 7),  # another network: the transfer check alone passes
+        robust_pgd_judge=_probabilities(y, 0.62, 11),  # the judge's PGD of it: as fragile as model (0.6)
+        robust_clean=0.96,
+        robust_pgd=_curve(0.96, 0.96),  # what the holding-back pgd reports
+    )
+    verdicts = {v.name: v for v in exercise.judge(_flat(results), ctx) if v.task == "3"}
+    assert _points(exercise, results, ctx)["3"] == 0
+    assert "grader's own attack" in verdicts["adversarial_training_makes_the_model_robust"].message
+    assert "grader's own PGD-10" in verdicts["reported_robustness_describes_model_robust"].message
+    # the student's own figure alone would have passed both: the same results with the judge's PGD agreeing do
+    assert _points(exercise, {**results, "robust_pgd_judge": _probabilities(y, 0.96, 11)}, ctx)["3"] == 2
+
+
+def test_the_judges_pgd_is_the_pages_and_is_made_in_the_clean_sandbox(prepared, tmp_path):
+    """Both networks are attacked by the clean sandbox's PGD-10 at ε = 0.1 (α = 2.5 ε / 10, seed 0) on the fresh
+    images with their true labels: the inputs are the images and labels, the attack travels as the run's spec."""
+    exercise, ctx = prepared
+    for run, model in (("pgd_judge", "model"), ("robust_pgd_judge", "model_robust")):
+        assert exercise.runs[run] == (model, "x", judge.JUDGE_PGD)
+        attack = exercise.run_layers[model][run]
+        assert attack == {"attack": "pgd", "eps": 0.1, "steps": 10, "step": 0.025, "seed": 0}
+    meta = {"results": {f"model:{m}": {"ok": {"array": "a0"}} for m in exercise.models}}
+    (tmp_path / "results.json").write_text(json.dumps(meta))
+    np.savez(tmp_path / "results.npz", a0=np.frombuffer(b"PK", dtype=np.uint8))  # the saved networks' bytes
+    _, inputs = exercise.inputs_for_models(checks.Results(tmp_path), ctx)
+    sent = inputs["model_robust"]["robust_pgd_judge"]
+    assert np.array_equal(sent["x"], ctx.sent["x"]) and np.array_equal(sent["y"], ctx.sent["y"])
 
 
 def test_a_certificate_rounded_down_loses_task_4(prepared):

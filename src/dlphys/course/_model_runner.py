@@ -4,10 +4,13 @@ Stand-alone on purpose, like ``_runner.py``. No student code is in this sandbox:
 student's notebook saved (``/grader/models/<name>.keras``, already audited by the judge, see
 :func:`dlphys.course.models.audit`), the judge's inputs for them (``inputs``, an ``.npz`` by file descriptor:
 ``<model>/<set>/<input name>`` for named inputs, ``<model>/<set>/#<i>`` for positional ones, ``<model>/<set>`` for
-one input) and what to run (``spec``: model -> list of input sets, and model -> {set: layer} for the sets that
-want the outputs of a named layer). Each model is loaded with ``safe_mode=True`` and only Keras's and dlphys's
-registered classes, and run with ``predict``. What comes back (``results``: JSON,
-``arrays``: ``.npz``) is each model's layers (name, class), its outputs per input set and
+one input) and what to run (``spec``: model -> list of input sets, model -> {set: layer} for the sets that
+want the outputs of a named layer, and model -> {set: attack} for the sets the judge attacks first). Each model is
+loaded with ``safe_mode=True`` and only Keras's and dlphys's registered classes, and run with ``predict``. An
+attacked set holds the images ``x`` and their labels ``y`` (named inputs); the model is run on the judge's own
+attack of them (:data:`ATTACKS`: ``{"attack": "pgd", "eps": ..., "steps": ..., "step": ..., "seed": 0,
+"from_logits": False}``), computed here on the saved model, never by student code. What comes back (``results``:
+JSON, ``arrays``: ``.npz``) is each model's layers (name, class), its outputs per input set and
 the error of each run that failed (``run_errors``), or the error that stopped the whole model.
 """
 
@@ -63,6 +66,38 @@ def _register_stand_ins(keras) -> None:
             return super().call(inputs, training=True)
 
 
+def _input_gradient(model, x, y, from_logits: bool) -> np.ndarray:
+    """∂L/∂x of the cross-entropy of the model's outputs (probabilities, or logits) at integer labels ``y``."""
+    import keras
+    import tensorflow as tf
+
+    grads = []
+    for i in range(0, len(x), 1024):
+        t = tf.convert_to_tensor(x[i : i + 1024])
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            out = model(t, training=False)
+            loss = keras.losses.sparse_categorical_crossentropy(y[i : i + 1024], out, from_logits=from_logits)
+        grads.append(tape.gradient(loss, t, unconnected_gradients=tf.UnconnectedGradients.ZERO).numpy())
+    return np.concatenate(grads)
+
+
+def pgd(model, x, y, eps, steps, step, seed=0, from_logits=False) -> np.ndarray:
+    """Projected gradient descent in L∞: a uniform random start in the ε-ball (``default_rng(seed)``), then
+    ``steps`` steps of ``step`` · sign ∇ₓL, each projected back into the ε-ball around ``x`` and into [0, 1]."""
+    x = np.asarray(x, dtype="float32")
+    y = np.asarray(y, dtype="int64")
+    adv = np.clip(x + np.random.default_rng(seed).uniform(-eps, eps, x.shape), 0.0, 1.0).astype("float32")
+    for _ in range(int(steps)):
+        adv = adv + step * np.sign(_input_gradient(model, adv, y, bool(from_logits)))
+        adv = np.clip(np.clip(adv, x - eps, x + eps), 0.0, 1.0).astype("float32")
+    return adv
+
+
+ATTACKS = {"pgd": pgd}
+"""The judge's own attacks: name -> ``f(model, x, y, **parameters)``, the attacked images."""
+
+
 def _store(out, arrays: dict) -> dict:
     """Put a model's output (an array, a dict of heads or a list) into ``arrays``; its reference for the JSON."""
     if isinstance(out, dict):
@@ -100,6 +135,7 @@ def main() -> int:
             entry["layers"] = [[layer.name, type(layer).__name__] for layer in model.layers]
             entry["outputs"], entry["run_errors"] = {}, {}
             wanted = spec.get("layers", {}).get(model_name, {})
+            attacks = spec.get("attacks", {}).get(model_name, {})
             parts = {}  # layer name -> the model up to that layer
             for set_name in sets:
                 try:  # a run that fails (a missing layer, inputs of the wrong shape) costs that run only
@@ -109,7 +145,11 @@ def main() -> int:
                         if layer not in parts:
                             parts[layer] = keras.Model(model.inputs, model.get_layer(layer).output)
                         run = parts[layer]
-                    out = run.predict(_inputs(flat, model_name, set_name), batch_size=1024, verbose=0)
+                    data = _inputs(flat, model_name, set_name)
+                    if set_name in attacks:  # the judge's attack of the images x with labels y, on this model
+                        parameters = dict(attacks[set_name])
+                        data = ATTACKS[parameters.pop("attack")](model, data["x"], data["y"], **parameters)
+                    out = run.predict(data, batch_size=1024, verbose=0)
                     entry["outputs"][set_name] = _store(out, arrays)
                 except Exception as exc:
                     entry["run_errors"][set_name] = f"{type(exc).__name__}: {exc}"[:500]

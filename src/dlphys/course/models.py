@@ -13,7 +13,9 @@ the sandbox and comes back as bytes. The judge then
    notebook) is refused too, except Keras's own markers (``__keras_tensor__``, ``__numpy__``, ...);
 2. rebuilds the archive from what it audited, and
 3. loads and runs it in a fresh sandbox (:func:`evaluate`) that holds no student code, only the rebuilt file and the
-   judge's inputs, with ``safe_mode=True``. The outputs come back as arrays.
+   judge's inputs, with ``safe_mode=True``. The outputs come back as arrays. A run may ask for the outputs of a
+   named layer, or for the model's outputs on the judge's own attack of its inputs (PGD, computed in that sandbox
+   on the saved model: an attack's strength is then never the student's).
 
 The judge computes the inputs itself (for example from events it simulated, whose truth never enters a sandbox), so
 a model is scored on data its author never saw, by code its author never touched.
@@ -191,7 +193,11 @@ def evaluate(
     """Run each audited archive on its input sets in a fresh sandbox; ``({model: entry}, seconds)``.
 
     ``inputs``: model -> {set name -> an array, a dict of arrays (named inputs) or a list of arrays (positional)}.
-    ``layers``: model -> {set name -> a layer name}: for those sets the outputs of that layer, not of the model.
+    ``layers``: model -> {set name -> a layer name}: for those sets the outputs of that layer, not of the model; or
+    {set name -> an attack}, ``{"attack": "pgd", "eps": ε, "steps": n, "step": α}`` (and ``"seed"``, default 0,
+    ``"from_logits"``, default False): that set is ``{"x": images, "y": integer labels}`` and the model is run on
+    the clean sandbox's own PGD of ``x`` against it (``_model_runner.pgd``: L∞, a uniform random start, projected
+    steps on the cross-entropy of the model's outputs at ``y``).
     An entry is ``{"layers": [(name, class)], "outputs": {set: array | dict | list}, "run_errors": {set: why}}``
     (a set whose run failed is in ``run_errors``, not ``outputs``) or ``{"error": why}``.
     """
@@ -220,9 +226,11 @@ def evaluate(
         for set_name, value in inputs[name].items():
             _flatten(f"{name}/{set_name}", value, flat)
     np.savez(private / "inputs.npz", **flat)
+    how = {name: dict((layers or {}).get(name, {})) for name in runnable}
     spec = {
         "models": {name: list(inputs[name]) for name in runnable},
-        "layers": {name: dict((layers or {}).get(name, {})) for name in runnable},
+        "layers": {name: {k: v for k, v in how[name].items() if isinstance(v, str)} for name in runnable},
+        "attacks": {name: {k: v for k, v in how[name].items() if isinstance(v, dict)} for name in runnable},
     }
     (private / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     for path in [work, grader, *grader.rglob("*")]:

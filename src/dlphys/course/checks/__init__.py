@@ -18,7 +18,11 @@ Each module defines ``exercise = Exercise(...)`` and, in one place an instructor
 - ``runs``: name -> ``(model, source)``, the short form of the same: the saved ``model`` run on ``source``, a key of
   the sent inputs (``"x_test"``, ``"fresh/axial"``) or ``f(r, ctx)``; ``r[name]`` is then its output, as if
   ``collect`` had held ``"name": "model.predict(inputs[...])"``. ``(model, source, layer)`` gives the outputs of the
-  model's layer of that name instead (the activations of a feature layer, say).
+  model's layer of that name instead (the activations of a feature layer, say). ``(model, source, attack)``, with
+  ``attack = {"attack": "pgd", "eps": ε, "steps": n, "step": α, "labels": the labels' source}`` (optional
+  ``"seed"``, default 0, and ``"from_logits"``), gives the model's outputs on the judge's own PGD of ``source``
+  against the saved model, computed in the clean sandbox (:mod:`dlphys.course.models`): an attacked accuracy that
+  does not depend on the student's attack.
 - ``stand_ins``: a layer class the page has the student write -> the Keras layer that computes its forward pass
   (``{"GradientReversal": "Identity"}``): the judge runs Keras's layer in its place, never the student's code.
 - ``@exercise.check(task, points)``: ``f(r, ctx)`` raises ``AssertionError`` with a message when the check fails
@@ -47,6 +51,8 @@ from dlphys.course.submission import _read_regular as read_regular
 
 MAX_RESULTS_BYTES = 512 << 20
 """Largest ``results.npz`` the judge opens (a bigger one is itself the reason for 0 points)."""
+ATTACKS = ("pgd",)
+"""The attacks the clean sandbox makes itself (``_model_runner.ATTACKS``), for runs ``(model, source, attack)``."""
 MAX_ELEMENTS = 32_000_000
 """Most numbers one result may hold for a check (256 MB as floats): a judge that ran out of memory would stop the
 grading of the whole class."""
@@ -111,15 +117,20 @@ class Exercise:
         self.runs: dict[str, tuple] = dict(runs or {})
         self.stand_ins: dict[str, str] = dict(stand_ins or {})
         if any(not 2 <= len(spec) <= 3 for spec in self.runs.values()):
-            raise ValueError("a run is (model, source) or (model, source, layer)")
+            raise ValueError("a run is (model, source), (model, source, layer) or (model, source, attack)")
+        for run, (_, _, *how) in self.runs.items():
+            if how and isinstance(how[0], dict) and (how[0].get("attack") not in ATTACKS or "labels" not in how[0]):
+                raise ValueError(f"the run {run!r}: an attack is {{'attack': one of {sorted(ATTACKS)}, 'labels': ...}}")
         unknown = sorted({spec[0] for spec in self.runs.values()} - set(self.models))
         if unknown:
             raise ValueError(f"runs of undeclared models {unknown}: declare them in models=")
         shadowed = sorted(set(self.runs) & set(self.collect))
         if shadowed:
             raise ValueError(f"runs named like collected results {shadowed}: a run would hide the collected value")
-        for model, expression in self.models.items():
-            self.collect[f"model:{model}"] = f"keras_bytes({expression})"
+        # the networks are saved first, before any other expression runs with the judge's inputs: nothing the
+        # notebook does with those inputs (a patched predict, say) can change a network after it has seen them
+        saved = {f"model:{model}": f"keras_bytes({expression})" for model, expression in self.models.items()}
+        self.collect = {**saved, **self.collect}
         self.checks: list[_Check] = []
         self._inputs: Callable | None = None
         self._model_inputs: Callable | None = None
@@ -135,12 +146,16 @@ class Exercise:
         return function
 
     @property
-    def run_layers(self) -> dict[str, dict[str, str]]:
-        """model -> {run: the layer whose outputs the run returns}, for the runs that name a layer."""
-        layers: dict[str, dict[str, str]] = {}
-        for run, (model, _, *layer) in self.runs.items():
-            if layer:
-                layers.setdefault(model, {})[run] = layer[0]
+    def run_layers(self) -> dict[str, dict]:
+        """model -> {run: the layer whose outputs the run returns, or the attack (without its labels) that the clean
+        sandbox makes first}, for the runs that name one (``layers`` of :func:`dlphys.course.models.evaluate`)."""
+        layers: dict[str, dict] = {}
+        for run, (model, _, *how) in self.runs.items():
+            if how:
+                what = how[0]
+                if isinstance(what, dict):  # the labels are sent with the inputs (``inputs_for_models``)
+                    what = {key: value for key, value in what.items() if key != "labels"}
+                layers.setdefault(model, {})[run] = what
         return layers
 
     def inputs_for_models(self, results: Results, ctx: Context) -> tuple[dict, dict]:
@@ -161,11 +176,14 @@ class Exercise:
             for model in archives:
                 results.models[model] = {"error": _why(exc)}
             return {}, {}
-        for run, (model, source, *_) in self.runs.items():
+        for run, (model, source, *how) in self.runs.items():
             if model not in archives:
                 continue
             try:
-                inputs.setdefault(model, {})[run] = source(results, ctx) if callable(source) else _sent(ctx, source)
+                value = _source(results, ctx, source)
+                if how and isinstance(how[0], dict):  # attacked images x and their labels y
+                    value = {"x": value, "y": np.asarray(_source(results, ctx, how[0]["labels"]), dtype=np.int64)}
+                inputs.setdefault(model, {})[run] = value
             except Exception as exc:  # this run's input could not be made (an unusable result): it alone fails
                 results.run_errors[run] = _why(exc)
         for model in list(archives):
@@ -228,6 +246,11 @@ class Exercise:
 
 def _why(exc: Exception) -> str:
     return (str(exc) if isinstance(exc, AssertionError) else f"unusable result ({type(exc).__name__}: {exc})")[:500]
+
+
+def _source(results: Results, ctx: Context, source):
+    """A run's input: ``source(results, ctx)``, or the sent input at the key ``source``."""
+    return source(results, ctx) if callable(source) else _sent(ctx, source)
 
 
 def _sent(ctx: Context, key: str):
