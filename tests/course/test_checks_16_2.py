@@ -62,6 +62,8 @@ def _results(ctx, degrade=0.0):
         "llp_fresh": noisy(fresh_p)[:, None],
         "llp_test": llp_test[:, None],
         "auc_llp": roc_auc_score(y_test, llp_test),
+        "bump_correlated_fresh": judge.bump_log_ratio(ctx.kept["bump_x"])[:, None],
+        "bump_independent_fresh": rng.random((len(ctx.kept["bump_region"]), 1)),
         "auc_bump_correlated": ctx.kept["bump_optimum"] - 0.005,
         "auc_bump_independent": 0.501,
     }
@@ -117,6 +119,23 @@ def test_the_bump_optimum_is_what_a_network_reaches(prepared):
     assert 0.80 < ctx.kept["bump_optimum"] < 0.85  # a trained network: 0.818 (fast mode)
 
 
+def test_reported_bump_aucs_without_the_networks_earn_nothing(prepared):
+    """One line, the AUCs typed in near the optimum, with networks that found nothing (or are not there): task 5's
+    point comes from the saved bump networks on the grader's background events."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    n = len(ctx.kept["bump_region"])
+    results["bump_correlated_fresh"] = np.random.default_rng(1).random((n, 1))
+    verdicts = {v.name: v for v in exercise.judge(results, ctx)}
+    assert verdicts["bump_hunt_finds_the_fake_signal_and_only_it"].points == 0
+    assert "bump_models['correlated']" in verdicts["bump_hunt_finds_the_fake_signal_and_only_it"].message
+    del results["bump_correlated_fresh"], results["bump_independent_fresh"]
+    assert exercise.points(results, ctx)["5"] == 0
+    results = _results(ctx)
+    results["auc_bump_correlated"] = 0.7  # not the AUC of its network
+    assert exercise.points(results, ctx)["5"] == 0
+
+
 def test_noisy_classifiers_lose_the_quality_points_but_keep_honest_bookkeeping(prepared):
     exercise, ctx = prepared
     per_task = exercise.points(_results(ctx, degrade=8.0), ctx)
@@ -137,7 +156,14 @@ def test_the_judges_events_stay_with_the_judge_and_every_network_is_a_saved_mode
     """The fresh and test events go only to the saved models; the student's sandbox gets training data alone."""
     exercise, ctx = prepared
     assert set(ctx.sent) == {"x_train", "y_train", "h", "f1", "f2"}
-    assert set(exercise.models) == {"trained", "supervised", "cwola_0", "cwola_1", "cwola_2", "cwola_3", "llp_event"}
+    assert set(exercise.models) == {
+        "trained",
+        "supervised",
+        *(f"cwola_{k}" for k in range(4)),
+        "llp_event",
+        "bump_correlated",
+        "bump_independent",
+    }
     assert exercise.models["cwola_3"] == "cwola_models[(0.55, 0.45)]"
     assert exercise.runs["llp_fresh"][1](None, ctx) is ctx.kept["x"]
     assert not any("score(" in expression for expression in exercise.collect.values())
@@ -151,4 +177,4 @@ def test_networks_that_could_not_be_run_earn_nothing_of_their_own(prepared):
     for key in [k for k in results if k.endswith(("_fresh", "_test")) or k.startswith(("cwola_fresh", "cwola_test"))]:
         del results[key]
     per_task = exercise.points(results, ctx)
-    assert per_task == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1}
+    assert per_task == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 0}  # cwola_probability alone needs no network
