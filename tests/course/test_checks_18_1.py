@@ -257,3 +257,25 @@ def test_quality_outputs_that_are_not_the_saved_generators_fail(prepared):
     for check in (judge.generated_images_look_like_clothes, judge.no_mode_collapse_on_fresh_latent_vectors):
         with pytest.raises(AssertionError, match=r"generator.predict\(z\) in the notebook"):
             check(r, ctx)
+
+
+def test_a_generator_that_picks_stored_fashion_mnist_images_fails_as_a_copy(prepared):
+    """A red team's "generator": the latent vector's largest component picks one of 64 stored images (softmax of
+    1000 z into a Dense layer holding them). Bright, varied and spread over the classes, but every image a copy; the
+    same images under strong pixel noise (far from any stored image, as a GAN's blurry ones are) pass."""
+    ctx = prepared[1]
+    stored = ctx.kept["all_images"][np.random.default_rng(2).choice(len(ctx.kept["all_images"]), PARAMS["LATENT"])]
+
+    def memorised(z):
+        return (stored[np.argmax(np.asarray(z), axis=1)] / 127.5 - 1.0).astype("float32")
+
+    copies = _cherry_results(ctx, memorised, lambda rng: latent(1000, 7))
+    with pytest.raises(AssertionError, match="not copies of Fashion-MNIST images"):
+        judge.generated_images_look_like_clothes(copies, ctx)
+
+    def noisy(z):
+        picked = stored[np.argmax(np.asarray(z), axis=1)].astype(float)
+        noisy = picked + np.random.default_rng(3).normal(0, 60, picked.shape)
+        return (np.clip(noisy, 0, 255) / 127.5 - 1.0).astype("float32")
+
+    judge.generated_images_look_like_clothes(_cherry_results(ctx, noisy, lambda rng: latent(1000, 7)), ctx)

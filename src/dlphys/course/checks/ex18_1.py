@@ -16,7 +16,10 @@ The quality criteria (brightness and variety, the Fréchet distance against the 
 random pixels, mode collapse) are judged on the saved generator's images of latent vectors the judge draws itself
 from the page's prior U(-1, 1)^LATENT, never on the vectors of the student's ``sample_latent`` (which could pick
 the good ones), and against an untrained generator of the page's recipe that the judge draws with its own weights,
-never against the student's ``epoch_samples[0]`` (which could be noise).
+never against the student's ``epoch_samples[0]`` (which could be noise). The generated images must also be new:
+the median distance of one of them to its nearest image of all 70,000 of Fashion-MNIST must be at least half that of
+a real test image to its nearest training image (a "generator" that picks stored training or test images, which the
+Fréchet distance and the class histogram cannot tell from a good one, fails).
 """
 
 import numpy as np
@@ -142,6 +145,7 @@ def fresh(ctx):
     p = ctx.params
     rng = ctx.rng
     (images_train, _), (images_test, labels_test), _ = fashion_mnist.load(fast=ctx.fast)
+    (all_train, _), (all_test, _), _ = fashion_mnist.load(fast=False)
     n_fd, n_test = p["N_FD"], len(images_test)
     seeds = rng.integers(10_000, 2**31, size=4)
     real_rows = rng.choice(n_test, 200, replace=False)
@@ -181,8 +185,28 @@ def fresh(ctx):
         "real_pixel_std": float(np.std(images_test[:1000].astype(float), axis=0).mean()),
         "steps": len(images_train) // p["BATCH_SIZE"],
         "untrained": _untrained_generator_images(rng.uniform(-1.0, 1.0, size=(n_fd, p["LATENT"])), rng),
+        # every Fashion-MNIST image, and how far a real test image lies from its nearest training image
+        "all_images": np.concatenate([all_train, all_test]),
+        "real_nearest": float(
+            np.median(nearest_distances(all_test[rng.choice(len(all_test), N_NOVELTY, replace=False)], all_train))
+        ),
     }
     return sent, kept
+
+
+N_NOVELTY = 200  # generated and real images whose nearest Fashion-MNIST neighbours the judge finds
+NOVELTY = 0.5  # generated images must lie at least this fraction of a real image's nearest-neighbour distance away
+
+
+def nearest_distances(images, pool) -> np.ndarray:
+    """Euclidean distance (pixel values) of each image (n, 28, 28) to its nearest image in ``pool`` (m, 28, 28)."""
+    a = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+    squared = np.full(len(a), np.inf, dtype=np.float32)
+    for start in range(0, len(pool), 10_000):
+        b = np.asarray(pool[start : start + 10_000], dtype=np.float32).reshape(-1, a.shape[1])
+        d = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+        squared = np.minimum(squared, d.min(1))
+    return np.sqrt(np.clip(squared, 0, None))
 
 
 def _images(value, n, name):
@@ -301,6 +325,13 @@ def generated_images_look_like_clothes(r, ctx):
     )
     spread = np.std(images, axis=0).mean()
     assert spread > 0.5 * ctx.kept["real_pixel_std"], "expected generated images that differ from each other"
+    nearest = float(np.median(nearest_distances(images[:N_NOVELTY], ctx.kept["all_images"])))
+    real = ctx.kept["real_nearest"]
+    assert nearest > NOVELTY * real, (
+        f"expected new images, not copies of Fashion-MNIST images: the median distance of a generated image to its "
+        f"nearest Fashion-MNIST image is {nearest:.0f}, below {NOVELTY} of a real test image's to its nearest "
+        f"training image ({real:.0f})"
+    )
 
 
 @exercise.check(task="2", points=1)
