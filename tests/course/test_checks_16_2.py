@@ -27,6 +27,19 @@ def prepared():
     return exercise, ctx
 
 
+class _Results(dict):
+    """What the grader hands a check: collected values, and the layers of each saved model as the clean sandbox
+    loaded it (the page's classifier unless ``layers`` says otherwise)."""
+
+    def __init__(self, values, layers=None):
+        super().__init__(values)
+        self.layers = dict(layers or {})
+
+    def model(self, name):
+        default = [("input", "InputLayer"), ("norm", "Normalization"), ("h1", "Dense"), ("h2", "Dense"), ("p", "Dense")]
+        return {"layers": self.layers.get(name, default), "outputs": {}}
+
+
 def cwola_output(p, f1, f2):
     """The optimal CWoLa output h for events with exact P(signal | x) = p (half signal): h/(1−h) = L_M."""
     ratio = p / (1 - p)
@@ -48,25 +61,27 @@ def _results(ctx, degrade=0.0):
     cwola_test = [cwola_output(noisy(test_p), *pair) for pair in PAIRS]
     p_cwola = judge.inversion(cwola_test[0], 0.8, 0.2)
     llp_test = noisy(test_p)
-    return {
-        "trained_fresh": (1 - noisy(fresh_p))[:, None],  # trained on the grader's swapped labels
-        "supervised_test": test_p[:, None],
-        "auc_supervised": roc_auc_score(y_test, test_p),
-        "cwola_pairs": sorted(str(pair) for pair in PAIRS),
-        **{f"cwola_fresh_{k}": cwola_output(noisy(fresh_p), *pair)[:, None] for k, pair in enumerate(PAIRS)},
-        **{f"cwola_test_{k}": v[:, None] for k, v in enumerate(cwola_test)},
-        "auc_cwola": {str(pair): roc_auc_score(y_test, v) for pair, v in zip(PAIRS, cwola_test, strict=True)},
-        "inverted": judge.inversion(ctx.sent["h"], ctx.sent["f1"], ctx.sent["f2"]),
-        "p_cwola": p_cwola,
-        "rms_inverted": float(np.sqrt(np.mean((p_cwola - test_p) ** 2))),
-        "llp_fresh": noisy(fresh_p)[:, None],
-        "llp_test": llp_test[:, None],
-        "auc_llp": roc_auc_score(y_test, llp_test),
-        "bump_correlated_fresh": judge.bump_log_ratio(ctx.kept["bump_x"])[:, None],
-        "bump_independent_fresh": rng.random((len(ctx.kept["bump_region"]), 1)),
-        "auc_bump_correlated": ctx.kept["bump_optimum"] - 0.005,
-        "auc_bump_independent": 0.501,
-    }
+    return _Results(
+        {
+            "trained_fresh": (1 - noisy(fresh_p))[:, None],  # trained on the grader's swapped labels
+            "supervised_test": test_p[:, None],
+            "auc_supervised": roc_auc_score(y_test, test_p),
+            "cwola_pairs": sorted(str(pair) for pair in PAIRS),
+            **{f"cwola_fresh_{k}": cwola_output(noisy(fresh_p), *pair)[:, None] for k, pair in enumerate(PAIRS)},
+            **{f"cwola_test_{k}": v[:, None] for k, v in enumerate(cwola_test)},
+            "auc_cwola": {str(pair): roc_auc_score(y_test, v) for pair, v in zip(PAIRS, cwola_test, strict=True)},
+            "inverted": judge.inversion(ctx.sent["h"], ctx.sent["f1"], ctx.sent["f2"]),
+            "p_cwola": p_cwola,
+            "rms_inverted": float(np.sqrt(np.mean((p_cwola - test_p) ** 2))),
+            "llp_fresh": noisy(fresh_p)[:, None],
+            "llp_test": llp_test[:, None],
+            "auc_llp": roc_auc_score(y_test, llp_test),
+            "bump_correlated_fresh": judge.bump_log_ratio(ctx.kept["bump_x"])[:, None],
+            "bump_independent_fresh": rng.random((len(ctx.kept["bump_region"]), 1)),
+            "auc_bump_correlated": ctx.kept["bump_optimum"] - 0.005,
+            "auc_bump_independent": 0.501,
+        }
+    )
 
 
 def test_the_exact_likelihood_ratio_earns_every_point(prepared):
@@ -178,3 +193,21 @@ def test_networks_that_could_not_be_run_earn_nothing_of_their_own(prepared):
         del results[key]
     per_task = exercise.points(results, ctx)
     assert per_task == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 0}  # cwola_probability alone needs no network
+
+
+def test_a_fixed_head_on_the_supervised_network_is_not_a_cwola_network(prepared):
+    """A red team's cheat: one supervised network, and for each pair a fixed two-unit head (softplus, sigmoid) that
+    maps its logit exactly onto h/(1 − h) = L_M of that pair; outputs perfect, layers not the page's network."""
+    exercise, ctx = prepared
+    results = _results(ctx)
+    head = [("input", "InputLayer"), ("norm", "Normalization"), ("h1", "Dense"), ("h2", "Dense"), ("logit", "Dense")]
+    head += [("softplus", "Dense"), ("h", "Dense")]
+    results.layers.update({f"cwola_{k}": head for k in range(len(PAIRS))})
+    verdicts = {v.name: v for v in exercise.judge(results, ctx)}
+    verdict = verdicts["cwola_models_reach_the_criteria_on_fresh_events"]
+    assert verdict.points == 0 and "built as the page's classifier" in verdict.message
+    assert exercise.points(results, ctx)["2"] == 1  # auc_cwola still describes the networks
+    functional = [("x", "InputLayer"), ("m", "Dense"), ("g", "Dense"), ("m2", "Multiply"), ("f", "Concatenate")]
+    results.layers.update({"trained": functional, "llp_event": functional, "bump_correlated": functional})
+    per_task = exercise.points(results, ctx)
+    assert per_task["1"] == 1 and per_task["4"] == 0 and per_task["5"] == 0

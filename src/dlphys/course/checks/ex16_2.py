@@ -19,7 +19,10 @@ the mass). It draws labelled fresh events with the grader's seed and
   network: 0.818 against 0.823), on x4 within 0.03 of 0.5; ``auc_bump_correlated`` and ``auc_bump_independent``
   must agree with those within 0.03 (the notebook's test half is another sample).
 
-Every model is saved in the student's sandbox and run by the judge in a clean one (never the student's code, so a
+The networks that earn the points of a classifier must be built as the page's (``PAGE_LAYERS``: a Normalization, two
+hidden Dense layers, a sigmoid Dense output), so that a hand-set formula or a fixed head put on another network (a
+red team's: one supervised network with a two-unit head per pair) is not taken for a CWoLa network. Every model is
+saved in the student's sandbox and run by the judge in a clean one (never the student's code, so a
 "model" that computes the exact probability, or anything but a network, earns nothing); the fresh events and the
 test set never enter the student's sandbox.
 """
@@ -170,6 +173,21 @@ def fresh(ctx):
     return sent, kept
 
 
+PAGE_LAYERS = ["Normalization", "Dense", "Dense", "Dense"]
+"""The layers of the page's classifier (``train_classifier``, ``llp_event``): a Normalization, two hidden Dense
+layers and the sigmoid Dense output (the input layer aside)."""
+
+
+def _page_network(r, model, what):
+    """``what`` must be built as the page's classifier: a network of other layers (a hand-set formula, a fixed head
+    put on another network) is not the one the task trains."""
+    classes = [kind for _, kind in r.model(model)["layers"] if kind != "InputLayer"]
+    assert classes == PAGE_LAYERS, (
+        f"expected {what} built as the page's classifier (a Normalization, two hidden Dense layers and a sigmoid Dense "
+        f"output); it is built of {', '.join(classes) or 'nothing'}"
+    )
+
+
 def _scores(value, n, name) -> np.ndarray:
     out = array(value, None, name).reshape(-1)
     assert out.shape == (n,), f"expected one score per event from {name}; got shape {out.shape}"
@@ -178,6 +196,7 @@ def _scores(value, n, name) -> np.ndarray:
 
 @exercise.check(task="1", points=1)
 def train_classifier_reaches_the_optimum(r, ctx):
+    _page_network(r, "trained", "the model train_classifier returns")
     # the grader's labels are swapped (1 for background): the model must rank the fresh events by them
     auc = roc_auc_score(1 - ctx.kept["y"], _scores(r["trained_fresh"], N_FRESH, "train_classifier(...)"))
     gap = TRAIN_GAP_FAST if ctx.fast else TRAIN_GAP_FULL
@@ -209,6 +228,7 @@ def cwola_models_reach_the_criteria_on_fresh_events(r, ctx):
     _pairs(r)
     limits = CWOLA_FAST if ctx.fast else CWOLA_FULL
     for k, (pair, limit) in enumerate(zip(PAIRS, limits, strict=True)):
+        _page_network(r, f"cwola_{k}", f"cwola_models[{pair}]")
         h = _scores(r[f"cwola_fresh_{k}"], N_FRESH, f"cwola_models[{pair}]")
         auc = roc_auc_score(ctx.kept["y"], h)
         assert auc > limit, f"expected CWoLa {pair} above an AUC of {limit} on fresh events; yours reaches {auc:.4f}"
@@ -256,6 +276,7 @@ def inverted_probability_is_close_to_the_exact_one(r, ctx):
 
 @exercise.check(task="4", points=2)
 def llp_event_classifies_fresh_events(r, ctx):
+    _page_network(r, "llp_event", "llp_event")
     auc = roc_auc_score(ctx.kept["y"], _scores(r["llp_fresh"], N_FRESH, "llp_event"))
     limit = LLP_FAST if ctx.fast else LLP_FULL
     assert auc > limit, f"expected llp_event above an AUC of {limit} on fresh events; yours reaches {auc:.4f}"
@@ -267,6 +288,8 @@ def llp_event_classifies_fresh_events(r, ctx):
 @exercise.check(task="5", points=1)
 def bump_hunt_finds_the_fake_signal_and_only_it(r, ctx):
     region = ctx.kept["bump_region"]
+    for name in ("correlated", "independent"):
+        _page_network(r, f"bump_{name}", f"bump_models[{name!r}] (train_classifier's)")
     judged = {
         name: roc_auc_score(region, _scores(r[f"bump_{name}_fresh"], len(region), f"bump_models[{name!r}]"))
         for name in ("correlated", "independent")
